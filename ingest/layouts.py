@@ -1,0 +1,104 @@
+"""The registry of layouts Rapport recognises, and the import entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from ingest.base import Batch, ImportProblem, ImportResult, Progress, file_error, write_batches
+from ingest.sources import Source, expand
+from rapport import settings as settings_mod
+from rapport.settings import Settings
+
+# Modules that define a LAYOUTS list; order is the order layouts are tried.
+LAYOUT_MODULES = ("ingest.canonical", "ingest.dataverse", "ingest.mailbox")
+
+
+@dataclass
+class ReadOptions:
+    """What a reader needs besides the file."""
+
+    settings: Settings = field(default_factory=Settings)
+    # Zone for source times that carry none; defaults to the import_timezone setting.
+    timezone: str | None = None
+    # The moment of the import: a message dated after it is invalid.
+    now: dt.datetime = field(
+        default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    )
+    progress: Progress | None = None
+
+    @property
+    def zone(self) -> str:
+        return self.timezone or self.settings.import_timezone
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    description: str
+    sniff: Callable[[Source], bool]
+    read: Callable[[Source, ReadOptions], Batch]
+
+
+def layouts() -> list[Layout]:
+    found: list[Layout] = []
+    for module_name in LAYOUT_MODULES:
+        module = importlib.import_module(module_name)
+        found.extend(module.LAYOUTS)
+    return found
+
+
+def detect(source: Source) -> Layout:
+    """The layout of *source*, recognised by its content."""
+    if not source.path.is_dir() and source.path.stat().st_size == 0:
+        raise file_error(source.name, "the file is empty",
+                         "export it again; an empty file holds nothing to import")
+    for layout in layouts():
+        if layout.sniff(source):
+            return layout
+    names = ", ".join(layout.name for layout in layouts())
+    raise file_error(
+        source.name,
+        "its content matches none of the layouts Rapport reads",
+        f"Rapport reads: {names}. See docs/formats.md for the columns each needs",
+    )
+
+
+def read_all(paths: list[str | Path], options: ReadOptions) -> list[Batch]:
+    """Read every source of *paths*; raise ImportProblem for an unreadable file."""
+    sources = [source for path in paths for source in expand(path)]
+    batches = []
+    for i, source in enumerate(sources):
+        if options.progress:
+            options.progress(0.0, f"Reading {source.name} ({i + 1} of {len(sources)})")
+        layout = detect(source)
+        batch = layout.read(source, options)
+        batch.file = source.name
+        batch.layout = layout.name
+        batch.checksum = source.checksum()
+        batches.append(batch)
+    return batches
+
+
+def run_import(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[str | Path],
+    *,
+    skip_invalid: bool = False,
+    timezone: str | None = None,
+    progress: Progress | None = None,
+) -> list[ImportResult]:
+    """Import *paths* as one transaction; the database is unchanged on any error."""
+    options = ReadOptions(settings=settings_mod.load(con), timezone=timezone,
+                          progress=progress)
+    batches = read_all(paths, options)
+    return write_batches(con, batches, skip_invalid=skip_invalid, progress=progress)
+
+
+__all__ = ["ImportProblem", "Layout", "ReadOptions", "detect", "layouts", "read_all",
+           "run_import", "Path"]

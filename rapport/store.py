@@ -1,0 +1,238 @@
+"""The store: one DuckDB file holding Rapport's canonical tables.
+
+Every part of Rapport reads and writes through :func:`connect`. Times are
+stored as ``TIMESTAMP`` values in UTC (no zone attached); the display zone is a
+setting applied only when figures are drawn.
+
+The tables are documented in ``docs/store.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+ENV_DB = "RAPPORT_DB"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "data" / "rapport.duckdb"
+
+SCHEMA_VERSION = 1
+
+# The canonical tables. Column order here is the column order of Rapport's own
+# CSV layout (see ingest/canonical.py), so keep the two in step.
+TABLES: dict[str, str] = {
+    "accounts": """
+        account_id   VARCHAR PRIMARY KEY,
+        name         VARCHAR,
+        domain       VARCHAR,
+        industry     VARCHAR,
+        employees    BIGINT,
+        revenue      DOUBLE,
+        country      VARCHAR,
+        source       VARCHAR NOT NULL
+    """,
+    # One row per person as a source names them, ours or theirs. ``crm_kind``
+    # says where the row came from (user, contact, lead, address). The last
+    # three columns are derived by rapport.people.classify() from the CRM facts
+    # and the settings, and recomputed whenever either changes: ``person_key``
+    # joins the rows of one human (the lower-case address, else the id),
+    # ``side`` is us, them or excluded, ``account_id`` the account of theirs.
+    "people": """
+        person_id       VARCHAR PRIMARY KEY,
+        name            VARCHAR,
+        email           VARCHAR,
+        crm_kind        VARCHAR NOT NULL,
+        crm_account_id  VARCHAR,
+        opted_out       BOOLEAN NOT NULL DEFAULT false,
+        person_key      VARCHAR,
+        side            VARCHAR NOT NULL DEFAULT 'them',
+        account_id      VARCHAR
+    """,
+    "leads": """
+        lead_id      VARCHAR PRIMARY KEY,
+        name         VARCHAR,
+        email        VARCHAR,
+        company      VARCHAR,
+        owner_id     VARCHAR,
+        state        VARCHAR,
+        created_at   TIMESTAMP
+    """,
+    "opportunities": """
+        opportunity_id  VARCHAR PRIMARY KEY,
+        name            VARCHAR,
+        account_id      VARCHAR,
+        contact_id      VARCHAR,
+        owner_id        VARCHAR,
+        state           VARCHAR NOT NULL,
+        amount          DOUBLE,
+        product         VARCHAR,
+        created_at      TIMESTAMP,
+        closed_at       TIMESTAMP
+    """,
+    # Sales team members and customer stakeholders of an opportunity.
+    "opportunity_members": """
+        opportunity_id  VARCHAR NOT NULL,
+        person_id       VARCHAR NOT NULL,
+        role            VARCHAR NOT NULL,
+        PRIMARY KEY (opportunity_id, person_id, role)
+    """,
+    "activities": """
+        activity_id       VARCHAR PRIMARY KEY,
+        type              VARCHAR NOT NULL,
+        subject           VARCHAR,
+        start_at          TIMESTAMP NOT NULL,
+        end_at            TIMESTAMP,
+        duration_minutes  DOUBLE,
+        state             VARCHAR NOT NULL,
+        direction         VARCHAR,
+        initiator_id      VARCHAR,
+        regarding_type    VARCHAR,
+        regarding_id      VARCHAR,
+        message_id        VARCHAR,
+        in_reply_to       VARCHAR,
+        refs              VARCHAR,
+        conversation_id   VARCHAR,
+        followed          BOOLEAN,
+        opens             INTEGER,
+        clicks            INTEGER,
+        replies           INTEGER,
+        attachment_opens  INTEGER
+    """,
+    "activity_parties": """
+        activity_id  VARCHAR NOT NULL,
+        person_id    VARCHAR NOT NULL,
+        role         VARCHAR NOT NULL,
+        PRIMARY KEY (activity_id, person_id, role)
+    """,
+    # Which import brought which activity. An activity seen in two sources has
+    # two rows here and one in activities; undoing one import keeps it.
+    "activity_sources": """
+        activity_id  VARCHAR NOT NULL,
+        import_id    BIGINT NOT NULL,
+        PRIMARY KEY (activity_id, import_id)
+    """,
+    "imports": """
+        import_id     BIGINT PRIMARY KEY,
+        file          VARCHAR NOT NULL,
+        checksum      VARCHAR NOT NULL,
+        layout        VARCHAR NOT NULL,
+        rows_read     BIGINT NOT NULL,
+        rows_added    BIGINT NOT NULL,
+        rows_skipped  BIGINT NOT NULL,
+        started_at    TIMESTAMP NOT NULL,
+        finished_at   TIMESTAMP NOT NULL,
+        outcome       VARCHAR NOT NULL,
+        problems      VARCHAR
+    """,
+    "settings": """
+        key    VARCHAR PRIMARY KEY,
+        value  VARCHAR NOT NULL
+    """,
+    "meta": """
+        key    VARCHAR PRIMARY KEY,
+        value  VARCHAR NOT NULL
+    """,
+}
+
+ACTIVITY_TYPES = ("email", "meeting", "call", "task")
+ACTIVITY_STATES = ("completed", "scheduled", "canceled", "draft", "pending", "failed")
+PARTY_ROLES = (
+    "sender", "to", "cc", "bcc", "organizer", "required", "optional",
+    "caller", "callee", "owner", "customer",
+)
+
+
+def db_path(path: str | os.PathLike | None = None) -> Path:
+    """The database file to use: *path*, else ``$RAPPORT_DB``, else the default."""
+    if path:
+        return Path(path)
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB])
+    return DEFAULT_DB
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical table that does not exist yet."""
+    for name, columns in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    con.execute("CREATE SEQUENCE IF NOT EXISTS import_ids START 1")
+    con.execute(
+        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+
+
+def connect(
+    path: str | os.PathLike | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open the store, creating the file and its tables when needed."""
+    target = db_path(path)
+    if read_only:
+        if not target.exists():
+            raise FileNotFoundError(
+                f"{target}: no Rapport database here. Import data first "
+                "(python -m rapport import PATH) or choose another file with --db."
+            )
+        return duckdb.connect(str(target), read_only=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(target))
+    create_schema(con)
+    return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All of the block's writes, or none of them."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params=None):
+    """The single value *sql* returns, or None when it returns no row.
+
+    It fetches the whole result: DuckDB keeps a half-read result open and
+    refuses further work on the connection until it is finished.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every canonical table (used by tests and the status line)."""
+    return {
+        name: scalar(con, f"SELECT count(*) FROM {name}")
+        for name in TABLES
+    }
+
+
+class SharedConnection:
+    """One process-wide connection; each thread reads through its own cursor.
+
+    DuckDB connections are not safe to share between threads, but cursors made
+    from one connection are. The app keeps one of these per database file.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = db_path(path)
+        self._con = connect(self.path)
+        self._local = threading.local()
+        self.lock = threading.RLock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
