@@ -1,0 +1,201 @@
+"""The command line: ``python -m rapport``.
+
+It does for analysts and scripts what the app does: import files, show the
+figures of a record, change settings and export the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Sequence
+
+from rapport import settings as settings_mod
+from rapport import store
+
+EXIT_INPUT = 2
+EXIT_LOOKUP = 3
+
+
+def parse_as_of(text: str | None) -> dt.datetime | None:
+    """An ISO-8601 time as a naive UTC datetime; a bare date means its end."""
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--as-of {text!r} is not an ISO-8601 time; use e.g. 2001-05-31 or "
+            "2001-05-31T12:00:00Z"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    elif len(text) == 10:
+        value = value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return value
+
+
+def parse_days(text: str) -> int | None:
+    if text.lower() == "all":
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"--days {text!r}: use a whole number of days or 'all'")
+    return days
+
+
+class _Progress:
+    """Progress of a long task, written to stderr on one line."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, fraction: float, text: str) -> None:
+        if self.quiet:
+            if text != self.last and fraction in (0.0, 1.0):
+                print(f"{text}", file=sys.stderr)
+            self.last = text
+            return
+        line = f"\r[{fraction:6.1%}] {text[:70]:<70}"
+        print(line, end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ingest import ImportProblem, run_import
+
+    con = store.connect(args.db)
+    if args.internal_domain:
+        settings_mod.save(con, internal_domains=[d.lower() for d in args.internal_domain])
+    try:
+        results = run_import(con, args.paths, skip_invalid=args.skip_invalid,
+                             timezone=args.timezone, progress=_Progress(args.json))
+    except ImportProblem as exc:
+        print(f"rapport import: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+        return 0
+    for r in results:
+        if r.outcome == "already imported":
+            print(f"{r.file}: already imported (import {r.import_id}); nothing added")
+            continue
+        print(f"{r.file}: {r.layout}, {r.rows_read} rows read, {r.rows_added} activities added,"
+              f" {r.rows_skipped} skipped (import {r.import_id})")
+        for problem in r.problems[:10]:
+            print(f"  skipped: {problem}")
+        if len(r.problems) > 10:
+            print(f"  ... and {len(r.problems) - 10} more skipped rows")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import kpi
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        figures = kpi.figures(con, args.type, args.key, as_of=args.as_of, days=args.days)
+    except LookupError as exc:
+        print(f"rapport show: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_LOOKUP
+    if args.json:
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
+    else:
+        entity = figures["entity"]
+        print(f"{entity['type'].title()}: {entity['name']} ({entity['id']})")
+        print(f"As of {figures['as_of']}, window: {figures['window_days']} days")
+        for sentence in figures.get("summary", []):
+            print(f"  {sentence}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from rapport import people
+
+    con = store.connect(args.db)
+    if args.action == "set":
+        try:
+            value = settings_mod.parse_value(args.name, args.value)
+            with store.transaction(con):
+                current = settings_mod.save(con, **{args.name: value})
+                people.classify(con, current)
+        except (KeyError, ValueError) as exc:
+            print(f"rapport settings: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return EXIT_INPUT
+    current = settings_mod.load(con)
+    print(json.dumps(current.to_dict(), indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ingest import canonical
+
+    con = store.connect(args.db, read_only=True)
+    written = canonical.export(con, args.folder, pseudonymize=args.pseudonymize)
+    for path in written:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    db_help = f"database file (default ${store.ENV_DB} or data/{store.DEFAULT_DB.name})"
+    parser = argparse.ArgumentParser(
+        prog="python -m rapport",
+        description="Relationship analytics for sales teams, from the exports you have.",
+    )
+    parser.add_argument("--db", metavar="PATH", help=db_help)
+    # The same option after the command; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", parents=[common], help="import files, folders or .zip archives")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="store the readable rows and list the others")
+    p.add_argument("--timezone", metavar="ZONE",
+                   help="zone of source times that carry none (default: the setting)")
+    p.add_argument("--internal-domain", action="append", metavar="DOMAIN",
+                   help="our own e-mail domain; repeat for several (default: inferred)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("show", parents=[common], help="the figures of one record")
+    p.add_argument("type", choices=["account", "contact", "lead", "opportunity"])
+    p.add_argument("key", help="the record's id, or its name or e-mail address when unique")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--as-of", type=parse_as_of, metavar="T", help="ISO-8601 time (default now)")
+    p.add_argument("--days", type=parse_days, default=60, metavar="N|all",
+                   help="window length in days, or 'all' (default 60)")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("settings", parents=[common], help="show or change a setting")
+    p.add_argument("action", nargs="?", choices=["show", "set"], default="show")
+    p.add_argument("name", nargs="?")
+    p.add_argument("value", nargs="?")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write the canonical tables as CSV files into a folder")
+    p.add_argument("folder")
+    p.add_argument("--pseudonymize", action="store_true",
+                   help="replace names and addresses by stable pseudonyms")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "settings" and args.action == "set" and (not args.name or args.value is None):
+        parser.error("settings set needs a NAME and a VALUE, e.g. settings set cadence_days 14")
+    try:
+        return args.func(args)
+    except FileNotFoundError as exc:
+        print(f"rapport: {exc}", file=sys.stderr)
+        return EXIT_INPUT
