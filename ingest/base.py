@@ -176,7 +176,7 @@ def _add_people(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     addresses = [r for r in rows if r.get("crm_kind") == "address"]
     if crm:
         for row in crm:
-            for name in ("name", "email", "crm_account_id"):
+            for name in ("name", "email", "crm_account_id", "manager_id", "region"):
                 row.setdefault(name, None)
             row.setdefault("opted_out", False)
         frame = _arrow("people", crm)
@@ -184,9 +184,10 @@ def _add_people(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
             con.execute(
                 """
                 INSERT OR REPLACE INTO people
-                    (person_id, name, email, crm_kind, crm_account_id, opted_out)
+                    (person_id, name, email, crm_kind, crm_account_id, opted_out,
+                     manager_id, region)
                 SELECT person_id, name, email, crm_kind, crm_account_id,
-                       coalesce(opted_out, false)
+                       coalesce(opted_out, false), manager_id, region
                 FROM _incoming
                 QUALIFY row_number() OVER (PARTITION BY person_id) = 1
                 """

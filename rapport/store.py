@@ -34,6 +34,7 @@ TABLES: dict[str, str] = {
         employees    BIGINT,
         revenue      DOUBLE,
         country      VARCHAR,
+        parent_id    VARCHAR,
         source       VARCHAR NOT NULL
     """,
     # One row per person as a source names them, ours or theirs. ``crm_kind``
@@ -49,6 +50,8 @@ TABLES: dict[str, str] = {
         crm_kind        VARCHAR NOT NULL,
         crm_account_id  VARCHAR,
         opted_out       BOOLEAN NOT NULL DEFAULT false,
+        manager_id      VARCHAR,
+        region          VARCHAR,
         person_key      VARCHAR,
         side            VARCHAR NOT NULL DEFAULT 'them',
         account_id      VARCHAR
