@@ -1,0 +1,263 @@
+"""Rapport's figures: every number the app and the command line show.
+
+``figures()`` returns the figures of one record as the JSON of spec section 7;
+the list functions feed the pickers and tables of the app. Definitions are in
+docs/figures.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from kpi import core, scope
+from kpi.core import data_extent, default_as_of, iso
+from kpi.summary import sentences
+from rapport import settings as settings_mod
+from rapport.settings import Settings
+
+__all__ = ["figures", "resolve", "list_accounts", "list_contacts", "list_records",
+           "data_extent", "default_as_of", "window_start"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def window_start(as_of: dt.datetime, days: int | None) -> dt.datetime | None:
+    """The open lower bound of the window (as_of - days), None for all."""
+    return None if days is None else as_of - dt.timedelta(days=days)
+
+
+def _unique(rows: list, what: str, key: str) -> tuple[str, str]:
+    if len(rows) == 1:
+        return rows[0][0], rows[0][1]
+    if not rows:
+        raise LookupError(f"no {what} matches {key!r}; try its id, name or e-mail address")
+    names = ", ".join(f"{r[1]} ({r[0]})" for r in rows[:5])
+    raise LookupError(f"{len(rows)} {what}s match {key!r}: {names}; use the id")
+
+
+def resolve(con: duckdb.DuckDBPyConnection, record_type: str, key: str) -> tuple[str, str]:
+    """The id and display name of the record *key* names (id, name or e-mail)."""
+    if record_type not in scope.RECORD_TYPES:
+        raise LookupError(f"unknown record type {record_type!r}")
+    lowered = key.strip().lower()
+    if record_type == "account":
+        queries = [
+            ("SELECT account_id, coalesce(name, domain, account_id) FROM accounts "
+             "WHERE account_id = ?", [key]),
+            ("SELECT account_id, coalesce(name, domain, account_id) FROM accounts "
+             "WHERE lower(domain) = ? OR account_id = 'domain:' || ?", [lowered, lowered]),
+            ("SELECT account_id, coalesce(name, domain, account_id) FROM accounts "
+             "WHERE lower(name) = ?", [lowered]),
+        ]
+    elif record_type == "contact":
+        base = ("SELECT person_key, coalesce(max(name), max(email), person_key) FROM people "
+                "WHERE side = 'them' AND {} GROUP BY person_key")
+        queries = [
+            (base.format("(person_key = ? OR person_key = ? OR person_id = ?)"),
+             [key, lowered, key]),
+            (base.format("lower(email) = ?"), [lowered]),
+            (base.format("lower(name) = ?"), [lowered]),
+        ]
+    elif record_type == "lead":
+        base = "SELECT lead_id, coalesce(name, email, lead_id) FROM leads WHERE {}"
+        queries = [(base.format("lead_id = ?"), [key]),
+                   (base.format("lower(email) = ?"), [lowered]),
+                   (base.format("lower(name) = ?"), [lowered])]
+    else:
+        base = ("SELECT opportunity_id, coalesce(name, opportunity_id) FROM opportunities "
+                "WHERE {}")
+        queries = [(base.format("opportunity_id = ?"), [key]),
+                   (base.format("lower(name) = ?"), [lowered])]
+    for sql, values in queries:
+        rows = con.execute(sql, values).fetchall()
+        if rows:
+            return _unique(rows, record_type, key)
+    return _unique([], record_type, key)
+
+
+def figures(
+    con: duckdb.DuckDBPyConnection,
+    record_type: str,
+    key: str,
+    *,
+    as_of: dt.datetime | None = None,
+    days: int | None = 60,
+    settings: Settings | None = None,
+) -> dict:
+    """Every figure of one record as of *as_of* over the last *days* days."""
+    settings = settings or settings_mod.load(con)
+    record_id, name = resolve(con, record_type, key)
+    note = None
+    if as_of is None:
+        as_of, note = default_as_of(con, window_days=days or settings.window_days)
+    start = window_start(as_of, days)
+    counts = core.interactions(con, record_type, record_id, as_of, start)
+    result = {
+        "entity": {"type": record_type, "id": record_id, "name": name},
+        "as_of": iso(as_of),
+        "window_days": days if days is not None else "all",
+        "as_of_note": note,
+        "interactions": counts,
+        "email_ratio": core.email_ratio(counts),
+        "last_interaction": core.last_interaction(con, record_type, record_id, as_of),
+        "next_interaction": core.next_interaction(con, record_type, record_id, as_of),
+        "most_contacted": core.most_contacted(con, record_type, record_id, as_of, start),
+        "most_contacted_by": core.most_contacted_by(con, record_type, record_id, as_of,
+                                                    start),
+        "daily": core.daily(con, record_type, record_id, as_of, start,
+                            settings.display_timezone),
+    }
+    result["summary"] = sentences(result)
+    result["computed_at"] = iso(_now())
+    return result
+
+
+def _window_sql(start: dt.datetime | None) -> str:
+    return "a.start_at > $start" if start is not None else "true"
+
+
+def list_accounts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    search: str | None = None,
+    sort: str = "interactions",
+    as_of: dt.datetime | None = None,
+    days: int | None = 60,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Accounts with people or activities, with their window's interactions."""
+    if as_of is None:
+        as_of, _ = default_as_of(con)
+    start = window_start(as_of, days)
+    values: dict = {"as_of": as_of}
+    if start is not None:
+        values["start"] = start
+    where = ""
+    if search:
+        values["search"] = f"%{search.strip().lower()}%"
+        where = ("WHERE lower(coalesce(acc.name, '')) LIKE $search "
+                 "OR lower(coalesce(acc.domain, '')) LIKE $search")
+    order = {
+        "interactions": "interactions DESC, last_at DESC NULLS LAST, name",
+        "last_interaction": "last_at DESC NULLS LAST, interactions DESC, name",
+        "name": "lower(name), account_id",
+    }[sort]
+    frame = con.execute(
+        f"""WITH {scope.PARTY}, {scope.COUNTED},
+        acc_acts AS (
+            SELECT p.account_id, a.activity_id, a.type, a.start_at
+            FROM party p JOIN counted a ON a.activity_id = p.activity_id
+            WHERE p.side = 'them' AND p.account_id IS NOT NULL
+              AND a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
+              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
+            UNION
+            SELECT a.regarding_id, a.activity_id, a.type, a.start_at
+            FROM counted a JOIN accounts x ON x.account_id = a.regarding_id
+            WHERE a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
+              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
+        ),
+        per_acc AS (
+            SELECT account_id,
+                   count(*) FILTER (WHERE {_window_sql(start)}) AS interactions,
+                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'email') AS emails,
+                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'meeting')
+                       AS meetings,
+                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'call') AS calls,
+                   max(start_at) AS last_at
+            FROM acc_acts a GROUP BY account_id
+        ),
+        contacts AS (
+            SELECT account_id, count(DISTINCT person_key) AS contacts FROM people
+            WHERE side = 'them' AND account_id IS NOT NULL GROUP BY account_id
+        )
+        SELECT acc.account_id, coalesce(acc.name, acc.domain, acc.account_id) AS name,
+               acc.domain, coalesce(c.contacts, 0) AS contacts,
+               coalesce(pa.interactions, 0) AS interactions,
+               coalesce(pa.emails, 0) AS emails, coalesce(pa.meetings, 0) AS meetings,
+               coalesce(pa.calls, 0) AS calls, pa.last_at
+        FROM accounts acc
+        LEFT JOIN per_acc pa ON pa.account_id = acc.account_id
+        LEFT JOIN contacts c ON c.account_id = acc.account_id
+        {where}
+        {"AND" if where else "WHERE"} (pa.account_id IS NOT NULL OR c.account_id IS NOT NULL)
+        ORDER BY {order}
+        {f"LIMIT {int(limit)}" if limit else ""}""",
+        values,
+    ).df()
+    return frame
+
+
+def list_contacts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    account_id: str | None = None,
+    search: str | None = None,
+    as_of: dt.datetime | None = None,
+    days: int | None = 60,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """External people, with their window's interactions and last interaction."""
+    if as_of is None:
+        as_of, _ = default_as_of(con)
+    start = window_start(as_of, days)
+    values: dict = {"as_of": as_of}
+    if start is not None:
+        values["start"] = start
+    filters = ["pe.side = 'them'"]
+    if account_id:
+        values["account"] = account_id
+        filters.append("pe.account_id = $account")
+    if search:
+        values["search"] = f"%{search.strip().lower()}%"
+        filters.append("(lower(coalesce(pe.name, '')) LIKE $search "
+                       "OR lower(coalesce(pe.email, '')) LIKE $search)")
+    return con.execute(
+        f"""WITH {scope.PARTY}, {scope.COUNTED},
+        per AS (
+            SELECT p.person_key,
+                   count(DISTINCT a.activity_id) FILTER (WHERE {_window_sql(start)})
+                       AS interactions,
+                   max(a.start_at) AS last_at
+            FROM party p JOIN counted a ON a.activity_id = p.activity_id
+            WHERE a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
+              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
+            GROUP BY p.person_key
+        )
+        SELECT pe.person_key AS contact_id,
+               coalesce(max(pe.name), max(pe.email), pe.person_key) AS name,
+               max(pe.email) AS email, max(pe.account_id) AS account_id,
+               max(coalesce(acc.name, acc.domain)) AS account_name,
+               coalesce(max(per.interactions), 0) AS interactions,
+               max(per.last_at) AS last_at
+        FROM people pe
+        LEFT JOIN per ON per.person_key = pe.person_key
+        LEFT JOIN accounts acc ON acc.account_id = pe.account_id
+        WHERE {' AND '.join(filters)}
+        GROUP BY pe.person_key
+        ORDER BY interactions DESC, last_at DESC NULLS LAST, name
+        {f"LIMIT {int(limit)}" if limit else ""}""",
+        values,
+    ).df()
+
+
+def list_records(con: duckdb.DuckDBPyConnection, record_type: str,
+                 search: str | None = None, limit: int = 500) -> pd.DataFrame:
+    """Ids and names of leads or opportunities, for pickers."""
+    table, key = {"lead": ("leads", "lead_id"),
+                  "opportunity": ("opportunities", "opportunity_id")}[record_type]
+    extra = ", state" if record_type in ("lead", "opportunity") else ""
+    values: list = []
+    where = ""
+    if search:
+        where = f"WHERE lower(coalesce(name, '')) LIKE ? OR {key} = ?"
+        values = [f"%{search.strip().lower()}%", search.strip()]
+    return con.execute(
+        f"SELECT {key} AS id, coalesce(name, {key}) AS name{extra} FROM {table} {where} "
+        f"ORDER BY name, id LIMIT {int(limit)}",
+        values,
+    ).df()

@@ -1,0 +1,217 @@
+"""The figures of one record: counts, ratios, first and last, people, days.
+
+Each figure has one definition here, written as SQL over the expressions of
+:mod:`kpi.scope`; docs/figures.md states the same definitions in words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from kpi import scope
+from rapport.store import scalar
+
+WINDOW_FILTER = "state = 'completed' AND type IN ('email', 'meeting', 'call') " \
+                "AND start_at <= $as_of {lower}"
+
+
+def _lower(start: dt.datetime | None, alias: str = "") -> str:
+    return f"AND {alias}start_at > $start" if start is not None else ""
+
+
+def _values(record_type, record_id, as_of, start) -> dict:
+    values = scope.params(record_type, record_id, as_of)
+    values["as_of"] = as_of
+    if start is not None:
+        values["start"] = start
+    return values
+
+
+def iso(value) -> str | None:
+    """A naive UTC time as ISO-8601 with a Z."""
+    if value is None:
+        return None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def interactions(con, record_type, record_id, as_of, start) -> dict:
+    """Completed emails, meetings and calls in the window, by initiating side."""
+    rows = con.execute(
+        f"""{scope.record_ctes(record_type)}
+        SELECT type, initiated_by, count(*) FROM rec_acts
+        WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND initiated_by IS NOT NULL
+        GROUP BY type, initiated_by""",
+        _values(record_type, record_id, as_of, start),
+    ).fetchall()
+    result = {f"{t}s": {"by_us": 0, "by_them": 0} for t in scope.COUNTED_TYPES}
+    for kind, side, n in rows:
+        result[f"{kind}s"][f"by_{side}"] = int(n)
+    return result
+
+
+def email_ratio(counts: dict) -> dict:
+    """Emails by one side per email by the other; null when the divisor is 0."""
+    us, them = counts["emails"]["by_us"], counts["emails"]["by_them"]
+    return {
+        "by_them": round(them / us, 2) if us else None,
+        "by_us": round(us / them, 2) if them else None,
+    }
+
+
+def last_interaction(con, record_type, record_id, as_of) -> dict | None:
+    """The latest completed email, meeting or call at or before as-of."""
+    rows = con.execute(
+        f"""{scope.record_ctes(record_type)}
+        SELECT start_at, type, subject, initiated_by FROM rec_acts
+        WHERE {WINDOW_FILTER.format(lower='')}
+        ORDER BY start_at DESC, activity_id LIMIT 1""",
+        _values(record_type, record_id, as_of, None),
+    ).fetchall()
+    if not rows:
+        return None
+    at, kind, subject, side = rows[0]
+    return {"at": iso(at), "type": kind, "subject": subject, "initiated_by": side}
+
+
+def next_interaction(con, record_type, record_id, as_of) -> dict | None:
+    """The earliest scheduled meeting, call or task after as-of."""
+    rows = con.execute(
+        f"""{scope.record_ctes(record_type)}
+        SELECT start_at, type, subject FROM rec_acts
+        WHERE state = 'scheduled' AND type IN ('meeting', 'call', 'task')
+          AND start_at > $as_of
+        ORDER BY start_at, activity_id LIMIT 1""",
+        _values(record_type, record_id, as_of, None),
+    ).fetchall()
+    if not rows:
+        return None
+    at, kind, subject = rows[0]
+    return {"at": iso(at), "type": kind, "subject": subject}
+
+
+def _people_ranking(con, record_type, record_id, as_of, start, side: str, limit: int):
+    """People of one side ranked by the window activities they took part in."""
+    if side == "them":
+        own = {
+            "account": "AND p.account_id = $rec",
+            "contact": "AND p.person_key = $rec",
+            "lead": "AND p.email = (SELECT lower(email) FROM leads WHERE lead_id = $rec)",
+            "opportunity": "",
+        }[record_type]
+    else:
+        own = ""
+    rows = con.execute(
+        f"""{scope.record_ctes(record_type)},
+        win AS (SELECT * FROM rec_acts WHERE {WINDOW_FILTER.format(lower=_lower(start))})
+        SELECT p.person_key, max(p.name), max(p.email),
+               count(DISTINCT w.activity_id) AS n,
+               count(DISTINCT CASE WHEN w.type = 'email' THEN w.activity_id END),
+               count(DISTINCT CASE WHEN w.type = 'meeting' THEN w.activity_id END),
+               count(DISTINCT CASE WHEN w.type = 'call' THEN w.activity_id END),
+               max(w.start_at) AS last_at
+        FROM win w JOIN party p ON p.activity_id = w.activity_id
+        WHERE p.side = '{side}' {own}
+        GROUP BY p.person_key
+        ORDER BY n DESC, last_at DESC, p.person_key
+        LIMIT {int(limit)}""",
+        _values(record_type, record_id, as_of, start),
+    ).fetchall()
+    return [
+        {"id": key, "name": name or email or key, "email": email, "interactions": int(n),
+         "emails": int(e), "meetings": int(m), "calls": int(c), "last_at": iso(last)}
+        for key, name, email, n, e, m, c, last in rows
+    ]
+
+
+def most_contacted(con, record_type, record_id, as_of, start, limit=3):
+    """The record's own external people with the most window activities."""
+    return _people_ranking(con, record_type, record_id, as_of, start, "them", limit)
+
+
+def most_contacted_by(con, record_type, record_id, as_of, start, limit=3):
+    """Our people with the most window activities with the record's people."""
+    return _people_ranking(con, record_type, record_id, as_of, start, "us", limit)
+
+
+def daily(con, record_type, record_id, as_of, start, zone: str) -> list[dict]:
+    """One row per calendar day (display zone) of the window, zeros included."""
+    values = _values(record_type, record_id, as_of, start)
+    values["zone"] = zone
+    rows = con.execute(
+        f"""{scope.record_ctes(record_type)},
+        win AS (
+            SELECT CAST(timezone($zone, timezone('UTC', start_at)) AS DATE) AS day,
+                   type, initiated_by
+            FROM rec_acts
+            WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND initiated_by IS NOT NULL
+        )
+        SELECT day,
+               count(*) FILTER (WHERE type = 'email' AND initiated_by = 'us'),
+               count(*) FILTER (WHERE type = 'email' AND initiated_by = 'them'),
+               count(*) FILTER (WHERE type = 'meeting' AND initiated_by = 'us'),
+               count(*) FILTER (WHERE type = 'meeting' AND initiated_by = 'them'),
+               count(*) FILTER (WHERE type = 'call' AND initiated_by = 'us'),
+               count(*) FILTER (WHERE type = 'call' AND initiated_by = 'them')
+        FROM win GROUP BY day ORDER BY day""",
+        values,
+    ).fetchall()
+    names = ("emails_sent", "emails_received", "meetings_sent", "meetings_received",
+             "calls_made", "calls_received")
+    by_day = {day: dict(zip(names, map(int, counts))) for day, *counts in rows}
+    last_day = _local_day(as_of, zone)
+    if start is not None:
+        span = round((as_of - start).total_seconds() / 86400)
+        first_day = last_day - dt.timedelta(days=max(span, 1) - 1)
+    elif by_day:
+        first_day = min(by_day)
+    else:
+        return []
+    out = []
+    day = first_day
+    while day <= last_day:
+        out.append({"date": day.isoformat(), **by_day.get(day, dict.fromkeys(names, 0))})
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _local_day(moment: dt.datetime, zone: str) -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    return moment.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(zone)).date()
+
+
+def data_extent(con: duckdb.DuckDBPyConnection) -> dict:
+    """What the store holds: activity count, date range, imported files."""
+    first, last, n = con.execute(
+        "SELECT min(start_at), max(start_at), count(*) FROM activities "
+        "WHERE state = 'completed'"
+    ).fetchall()[0]
+    files = [f for (f,) in con.execute(
+        "SELECT file FROM imports WHERE outcome = 'imported' ORDER BY import_id"
+    ).fetchall()]
+    path = scalar(con, "SELECT path FROM duckdb_databases() WHERE database_name = "
+                       "current_database()")
+    return {"activities": int(n), "first_at": iso(first), "last_at": iso(last),
+            "imports": len(files), "files": files, "db": path}
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None,
+                  window_days: int = 60) -> tuple[dt.datetime, str | None]:
+    """Now, or the end of the data's last day when the data stop before the window.
+
+    A historical data set (the Enron mail ends in 2002) opens on a window that
+    holds its data, and says so, instead of an empty chart.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    last = scalar(con, "SELECT max(start_at) FROM activities WHERE state = 'completed' "
+                       "AND start_at <= ?", [now])
+    if last is None or last > now - dt.timedelta(days=window_days):
+        return now, None
+    end_of_day = dt.datetime.combine(last.date(), dt.time(23, 59, 59))
+    note = (f"The data end on {last.date().isoformat()}, so figures are shown as of "
+            "that day.")
+    return end_of_day, note
