@@ -217,6 +217,14 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     }
 
 
+def import_history(con: duckdb.DuckDBPyConnection):
+    """Every import, newest first, as a DataFrame (the app's Data page)."""
+    return con.execute(
+        "SELECT import_id, file, layout, outcome, rows_read, rows_added, rows_skipped, "
+        "started_at, finished_at, problems FROM imports ORDER BY import_id DESC"
+    ).df()
+
+
 class SharedConnection:
     """One process-wide connection; each thread reads through its own cursor.
 
@@ -224,9 +232,10 @@ class SharedConnection:
     from one connection are. The app keeps one of these per database file.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
         self.path = db_path(path)
-        self._con = connect(self.path)
+        self.read_only = read_only
+        self._con = connect(self.path, read_only=read_only)
         self._local = threading.local()
         self.lock = threading.RLock()
 
