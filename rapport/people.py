@@ -160,7 +160,7 @@ def classify(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     new_accounts: dict[str, str] = {}
     for person_id, email, crm_kind, crm_account_id, opted_out in people:
         side = side_of(email, crm_kind, bool(opted_out), settings)
-        key = email or person_id
+        key = email.lower() if email else person_id
         account = None
         if side == "them":
             account = crm_account_id
@@ -171,6 +171,16 @@ def classify(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
                     account = "domain:" + reg
                     new_accounts[account] = reg
         updates.append((person_id, key, side, account))
+    # One human, one account: rows sharing a key (a CRM contact and the bare
+    # address a mailbox brought) take the account the CRM names.
+    crm_account_of_key = {
+        key: account for (person_id, key, side, account), row in zip(updates, people)
+        if row[3] is not None and side == "them"
+    }
+    updates = [
+        (person_id, key, side, crm_account_of_key.get(key, account) if side == "them" else None)
+        for person_id, key, side, account in updates
+    ]
     con.execute("DELETE FROM accounts WHERE source = 'domain'")
     if new_accounts:
         con.executemany(
