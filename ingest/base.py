@@ -106,6 +106,10 @@ class Batch:
     rows_read: int = 0
     tables: dict[str, list[dict]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Work that needs the rows of the other files of the import or of earlier
+    # imports (a Dataverse activityparty row names an activity of another
+    # file): run inside the transaction after every batch is written.
+    after_write: Callable[[duckdb.DuckDBPyConnection], None] | None = None
 
     def add(self, table: str, row: dict) -> None:
         self.tables.setdefault(table, []).append(row)
@@ -233,6 +237,10 @@ def write_batches(
                                             rows_read=batch.rows_read, import_id=previous))
                 continue
             results.append(_write_one(con, batch))
+        written = [b for b, r in zip(batches, results) if r.outcome == "imported"]
+        for batch in written:
+            if batch.after_write:
+                batch.after_write(con)
         if progress:
             progress(0.95, "Classifying people and accounts")
         people.refresh(con)
