@@ -1,0 +1,16 @@
+"""Rapport's app: the pages, and the sidebar every page shares."""
+
+import streamlit as st
+
+from views import common
+
+st.set_page_config(page_title="Rapport", layout="wide")
+
+pages = st.navigation([
+    st.Page("pages/accounts.py", title="Accounts", default=True),
+    st.Page("pages/account.py", title="Account"),
+    st.Page("pages/contact.py", title="Contact"),
+    st.Page("pages/data.py", title="Data"),
+])
+common.setup()
+pages.run()

@@ -1,0 +1,416 @@
+"""What every page shares: the database, the sidebar and the status line.
+
+``app.py`` calls :func:`setup` once per run, before the page; the page then
+gets the same :class:`View` from :func:`view`. The view's as-of date and
+window live in the page's query parameters, so a link to a record opens the
+same figures for anyone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import duckdb
+import streamlit as st
+
+import kpi
+from rapport import bootstrap, store
+
+WINDOWS = (30, 60, 90, 180, 365, None)
+_VIEW_KEY = "_rapport_view"
+LOCK_RETRIES = 5
+LOCK_WAIT_SECONDS = 2.0
+
+
+@dataclass
+class View:
+    """The database a page reads and the as-of time and window it shows."""
+
+    con: duckdb.DuckDBPyConnection
+    path: Path
+    as_of: dt.datetime
+    days: int | None
+    note: str | None
+    extent: dict
+
+    def params(self, **extra: str) -> dict[str, str]:
+        """Query parameters that keep this as-of date and window in a link."""
+        return {**extra, "as_of": self.as_of.date().isoformat(),
+                "days": "all" if self.days is None else str(self.days)}
+
+    def url(self, page: str, record_id: str) -> str:
+        """A relative link to a record page (for table link columns)."""
+        return f"{page}?{urlencode(self.params(id=record_id))}"
+
+    @property
+    def window_text(self) -> str:
+        return "all the data" if self.days is None else f"the last {self.days} days"
+
+    @property
+    def as_of_text(self) -> str:
+        return f"{self.as_of:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def window_label(days: int | None) -> str:
+    return "All the data" if days is None else f"Last {days} days"
+
+
+# --- the database -------------------------------------------------------
+
+@st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda shared: shared.close())
+def _shared(path: str, identity: tuple) -> store.SharedConnection:
+    # identity (inode, size at open) makes a rebuilt file a new entry.
+    return store.SharedConnection(path, read_only=True)
+
+
+def _identity(path: Path) -> tuple:
+    info = path.stat()
+    return (info.st_ino, info.st_dev)
+
+
+def ensure_database(path: Path) -> None:
+    """Build the sample database on first start, with a progress bar."""
+    if path.exists():
+        return
+    bar = st.progress(0.0, text=f"First start: building {path.name} from the bundled "
+                                "Enron sample")
+
+    def progress(fraction: float, text: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"First start, {path.name}: {text}")
+
+    try:
+        bootstrap.ensure_sample_database(path, progress)
+    except Exception as exc:  # shown to the user instead of a traceback
+        bar.empty()
+        st.error(f"Rapport could not build its database {path}: {exc}")
+        st.stop()
+    bar.empty()
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """This thread's cursor on the process-wide read-only connection to *path*.
+
+    A file another program is writing (an import from the command line) is
+    locked; the app says so and tries again for a while before giving up.
+    """
+    notice = st.empty()
+    for attempt in range(LOCK_RETRIES):
+        try:
+            shared = _shared(str(path), _identity(path))
+            notice.empty()
+            return shared.cursor()
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise
+            notice.warning(
+                f"{path} is locked by another program writing to it, probably an import "
+                f"from the command line. Trying again ({attempt + 1} of {LOCK_RETRIES})..."
+            )
+            time.sleep(LOCK_WAIT_SECONDS)
+    notice.error(
+        f"{path} is still locked by another program. Wait for the import to finish, "
+        "then try again."
+    )
+    st.button("Try again")
+    st.stop()
+
+
+def database_path() -> Path:
+    """The database file chosen in the sidebar, else $RAPPORT_DB, else the default."""
+    chosen = st.session_state.get("database")
+    return Path(chosen) if chosen else store.db_path()
+
+
+# --- the sidebar: database, as-of date, window --------------------------
+
+def _database_picker(path: Path) -> None:
+    folder = path.parent
+    others = sorted(str(p) for p in folder.glob("*.duckdb")) if folder.exists() else []
+    st.sidebar.markdown(f"**Workspace** `{folder}`")
+    if len(others) > 1 and str(path) in others:
+        st.sidebar.selectbox("Database file", others, index=others.index(str(path)),
+                             format_func=lambda p: Path(p).name, key="database")
+    else:
+        st.sidebar.markdown(f"**Database** `{path.name}`")
+
+
+def _query_days(text: str | None) -> tuple[bool, int | None]:
+    if text is None:
+        return False, None
+    if text == "all":
+        return True, None
+    return (True, int(text)) if text.isdigit() and int(text) in WINDOWS else (False, None)
+
+
+def _query_date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _sync(key: str, found: bool, value, default) -> None:
+    """Let a link's query parameter set the widget; keep the widget's value else.
+
+    A parameter equal to the one this session last wrote is not news: only a
+    link that asks for something else moves the widget.
+    """
+    link_key = f"_{key}_link"
+    if found and (link_key not in st.session_state or st.session_state[link_key] != value):
+        st.session_state[key] = value
+    elif key not in st.session_state:
+        st.session_state[key] = default
+    if found:
+        st.session_state[link_key] = value
+
+
+def _write_days() -> None:
+    days = st.session_state["window"]
+    st.query_params["days"] = "all" if days is None else str(days)
+    st.session_state["_window_link"] = days
+
+
+def _write_as_of() -> None:
+    day = st.session_state["as_of_day"]
+    st.query_params["as_of"] = day.isoformat()
+    st.session_state["_as_of_day_link"] = day
+
+
+def _controls(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime, int | None, str | None]:
+    found, link_days = _query_days(st.query_params.get("days"))
+    _sync("window", found, link_days, 60)
+    days = st.sidebar.selectbox("Window", WINDOWS, format_func=window_label, key="window",
+                                on_change=_write_days)
+    default_at, note = kpi.default_as_of(con, window_days=days or 60)
+    link_day = _query_date(st.query_params.get("as_of"))
+    _sync("as_of_day", link_day is not None, link_day, default_at.date())
+    day = st.sidebar.date_input("As of", key="as_of_day", on_change=_write_as_of,
+                                min_value=dt.date(1970, 1, 1),
+                                max_value=dt.date.today() + dt.timedelta(days=366))
+    _write_days()
+    _write_as_of()
+    if day == default_at.date():
+        return default_at, days, note
+    return dt.datetime.combine(day, dt.time(23, 59, 59)), days, None
+
+
+def setup() -> View:
+    """Open the database (building it on first start) and draw the sidebar."""
+    path = database_path()
+    ensure_database(path)
+    con = connect(path)
+    _database_picker(path)
+    as_of, days, note = _controls(con)
+    current = View(con=con, path=path, as_of=as_of, days=days, note=note,
+                   extent=kpi.data_extent(con))
+    st.session_state[_VIEW_KEY] = current
+    return current
+
+
+def view() -> View:
+    """The view app.py set up for this run."""
+    return st.session_state[_VIEW_KEY]
+
+
+# --- what every page says about its data -------------------------------
+
+def status_line(current: View) -> None:
+    """The data the page reads, and the as-of date and window of its figures."""
+    ext = current.extent
+    if ext["activities"]:
+        imports = f"{ext['imports']} import" + ("" if ext["imports"] == 1 else "s")
+        data = (f"{ext['activities']:,} activities from {ext['first_at'][:10]} to "
+                f"{ext['last_at'][:10]} ({imports})")
+    else:
+        data = "no activities yet"
+    st.caption(f"Data: `{current.path}`, {data}. Figures as of {current.as_of_text} "
+               f"over {current.window_text}.")
+    if current.note:
+        st.info(current.note)
+
+
+# Link columns show the record's name, carried in the link's fragment.
+LINK_NAME = r"#(.*)$"
+
+
+def record_urls(page: str, frame, id_column: str, name_column: str, current: View) -> list:
+    """One relative link per row of *frame* to its record page, named by the row."""
+    return [f"{current.url(page, rid)}#{quote(str(name or rid))}"
+            for rid, name in zip(frame[id_column], frame[name_column])]
+
+
+def record_link(page: str, label: str, record_id: str, current: View) -> None:
+    st.page_link(page, label=label, query_params=current.params(id=record_id))
+
+
+def when(iso_time: str | None) -> str:
+    """'2001-05-31 14:02 UTC' from an ISO time with a Z."""
+    return f"{iso_time[:10]} {iso_time[11:16]} UTC" if iso_time else ""
+
+
+# --- one record's figures (the Account and Contact pages) ---------------
+
+TYPE_LABELS = (("emails", "E-mails"), ("meetings", "Meetings"), ("calls", "Calls"))
+
+
+def interactions_table(fig: dict):
+    """The interaction counts as a small table: one row per type, one column per side."""
+    import pandas as pd
+
+    counts = fig["interactions"]
+    return pd.DataFrame(
+        {"Initiated by us": [counts[key]["by_us"] for key, _ in TYPE_LABELS],
+         "Initiated by them": [counts[key]["by_them"] for key, _ in TYPE_LABELS]},
+        index=pd.Index([label for _, label in TYPE_LABELS], name="Type"),
+    )
+
+
+def ratio_text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _people(title: str, people: list[dict], current: View, link: bool) -> None:
+    st.markdown(f"**{title}**")
+    if not people:
+        st.write(f"Nobody in {current.window_text}.")
+    for person in people:
+        label = (f"{person['name']}: {person['interactions']} interactions "
+                 f"({person['emails']} e-mails, {person['meetings']} meetings, "
+                 f"{person['calls']} calls)")
+        if link and person.get("id"):
+            record_link("pages/contact.py", label, person["id"], current)
+        else:
+            st.write(label)
+
+
+def _interaction_line(fig: dict) -> None:
+    last, upcoming = fig["last_interaction"], fig["next_interaction"]
+    side = {"us": "initiated by us", "them": "initiated by them"}
+    if last:
+        who = side.get(last["initiated_by"], "")
+        st.write(f"**Last interaction:** {last['type']} on {when(last['at'])}"
+                 f"{', ' + who if who else ''}: {last['subject'] or '(no subject)'}")
+    else:
+        st.write(f"**Last interaction:** none up to {fig['as_of'][:10]}.")
+    if upcoming:
+        st.write(f"**Next interaction:** {upcoming['type']} on {when(upcoming['at'])}: "
+                 f"{upcoming['subject'] or '(no subject)'}")
+    else:
+        st.write("**Next interaction:** nothing scheduled.")
+
+
+def show_figures(fig: dict, current: View) -> None:
+    """Everything the Account and Contact pages show of one record's figures."""
+    from views import charts
+
+    entity = fig["entity"]
+    st.title(entity["name"])
+    st.caption(f"{entity['type'].title()} `{entity['id']}`; figures as of `{fig['as_of']}`, "
+               f"window {fig['window_days']} days, computed {fig['computed_at']}.")
+    status_line(current)
+    st.markdown("\n".join(f"- {sentence}" for sentence in fig["summary"]))
+    _interaction_line(fig)
+
+    counts = fig["interactions"]
+    if not any(c["by_us"] + c["by_them"] for c in counts.values()):
+        st.info(f"There were no completed e-mails, meetings or calls with {entity['name']} "
+                f"in {current.window_text} to {current.as_of:%Y-%m-%d}, so there is "
+                "nothing to chart. Choose a longer window or another as-of date in the "
+                "sidebar.")
+        return
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Interactions")
+        st.table(interactions_table(fig))
+        st.altair_chart(charts.customer_interactions(fig), width="stretch",
+                        alt="Interactions by type and by the side that initiated them")
+    with right:
+        st.subheader("E-mail ratio")
+        ratio = fig["email_ratio"]
+        a, b = st.columns(2)
+        a.metric("E-mails by them per e-mail of ours", ratio_text(ratio["by_them"]),
+                 help="n/a when we sent no e-mail in the window")
+        b.metric("E-mails by us per e-mail of theirs", ratio_text(ratio["by_us"]),
+                 help="n/a when they sent no e-mail in the window")
+        if counts["emails"]["by_us"] + counts["emails"]["by_them"]:
+            st.altair_chart(charts.email_ratio(fig), width="stretch",
+                            alt="E-mails sent by each side")
+        else:
+            st.write(f"No e-mails in {current.window_text}.")
+
+    st.subheader("Relationship activity")
+    st.altair_chart(charts.relationship_activity(fig), width="stretch",
+                    alt="Activities per day by type, sent and received")
+
+    left, right = st.columns(2)
+    with left:
+        _people("Most contacted", fig["most_contacted"], current, link=True)
+    with right:
+        _people("Most contacted by (our side)", fig["most_contacted_by"], current,
+                link=False)
+
+
+def record_from_link(record_type: str, list_page: str, current: View) -> dict | None:
+    """The figures of the record the page's ?id= names, or None after saying why."""
+    record_id = st.query_params.get("id")
+    if not record_id:
+        st.title(record_type.title())
+        status_line(current)
+        st.info(f"No {record_type} chosen. Open one from the list; each {record_type} "
+                "has a link of its own.")
+        st.page_link(list_page, label=f"Go to the list", icon=":material/list:")
+        return None
+    try:
+        return kpi.figures(current.con, record_type, record_id, as_of=current.as_of,
+                           days=current.days)
+    except LookupError as exc:
+        st.title(record_type.title())
+        status_line(current)
+        st.error(f"{exc.args[0] if exc.args else exc}.")
+        st.page_link(list_page, label="Go to the list", icon=":material/list:")
+        return None
+
+
+# --- the Data page ------------------------------------------------------
+
+TABLE_LABELS = {
+    "activities": "Activities (e-mails, meetings, calls, tasks)",
+    "activity_parties": "Participants of activities",
+    "people": "People (ours and theirs)",
+    "accounts": "Accounts",
+    "leads": "Leads",
+    "opportunities": "Opportunities",
+    "imports": "Imports",
+}
+
+
+def counts_table(counts: dict[str, int]):
+    import pandas as pd
+
+    return pd.DataFrame({"Rows": [counts[t] for t in TABLE_LABELS]},
+                        index=pd.Index(list(TABLE_LABELS.values()), name="Table"))
+
+
+def skipped_rows(history) -> list[dict]:
+    """The rows each import skipped, as tables for the Data page."""
+    import json
+
+    import pandas as pd
+
+    out = []
+    for _, row in history.iterrows():
+        problems = json.loads(row["problems"] or "[]")
+        if problems:
+            out.append({"title": f"Import {row['import_id']} ({row['file']}): "
+                                 f"{len(problems)} rows skipped",
+                        "rows": pd.DataFrame(problems)})
+    return out
