@@ -31,6 +31,11 @@ class ReadOptions:
         default_factory=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     )
     progress: Progress | None = None
+    # "day-first" or "month-first": how to read numeric dates such as 03/05/2024
+    # in a column whose own values leave the order open.
+    date_order: str | None = None
+    # Day 0 of a call log whose times are seconds from the start of a study.
+    start_date: dt.date | None = None
 
     @property
     def zone(self) -> str:
@@ -92,10 +97,12 @@ def run_import(
     skip_invalid: bool = False,
     timezone: str | None = None,
     progress: Progress | None = None,
+    date_order: str | None = None,
+    start_date: dt.date | None = None,
 ) -> list[ImportResult]:
     """Import *paths* as one transaction; the database is unchanged on any error."""
     options = ReadOptions(settings=settings_mod.load(con), timezone=timezone,
-                          progress=progress)
+                          progress=progress, date_order=date_order, start_date=start_date)
     batches = read_all(paths, options)
     return write_batches(con, batches, skip_invalid=skip_invalid, progress=progress)
 

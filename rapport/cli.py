@@ -37,6 +37,14 @@ def parse_as_of(text: str | None) -> dt.datetime | None:
     return value
 
 
+def parse_start_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--start-date {text!r} is not a date; use e.g. 2013-09-01") from None
+
+
 def parse_days(text: str) -> int | None:
     if text.lower() == "all":
         return None
@@ -74,7 +82,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         settings_mod.save(con, internal_domains=[d.lower() for d in args.internal_domain])
     try:
         results = run_import(con, args.paths, skip_invalid=args.skip_invalid,
-                             timezone=args.timezone, progress=_Progress(args.json))
+                             timezone=args.timezone, progress=_Progress(args.json),
+                             date_order=args.date_order, start_date=args.start_date)
     except ImportProblem as exc:
         print(f"rapport import: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -160,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the readable rows and list the others")
     p.add_argument("--timezone", metavar="ZONE",
                    help="zone of source times that carry none (default: the setting)")
+    p.add_argument("--start-date", type=parse_start_date, metavar="YYYY-MM-DD",
+                   help="day 0 of a call log whose times are seconds from a start")
+    p.add_argument("--date-order", choices=["day-first", "month-first"],
+                   help="how to read dates such as 03/05/2024 when a column leaves it open")
     p.add_argument("--internal-domain", action="append", metavar="DOMAIN",
                    help="our own e-mail domain; repeat for several (default: inferred)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
