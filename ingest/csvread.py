@@ -63,6 +63,8 @@ class Table:
     @property
     def described(self) -> str:
         """How the file was read, for messages: 'UTF-8, semicolon-separated'."""
+        if self.encoding == "xlsx":
+            return "Excel workbook, first sheet"
         names = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with byte-order mark",
                  "utf-16": "UTF-16", "cp1252": "Windows-1252"}
         return (f"{names.get(self.encoding, self.encoding)}, "
@@ -282,6 +284,131 @@ def missing_columns(table: Table, required: list[str | tuple[str, ...]]) -> list
 
 
 # ---------------------------------------------------------------------------
+# Sources (CSV files, zip members, .xlsx sheets)
+
+
+def _is_xlsx(source) -> bool:
+    return source.suffix in (".xlsx", ".xlsm")
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds" if not value.microsecond else "microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _xlsx_rows(data: bytes, file: str, limit: int | None = None):
+    """(sheet row number, cells as text) of the workbook's first sheet."""
+    import openpyxl  # only needed for workbooks
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any damage to the workbook
+        raise file_error(file, f"the workbook cannot be opened ({type(exc).__name__})",
+                         "open it in Excel and save it again, or save the sheet as "
+                         "CSV UTF-8") from None
+    try:
+        sheet = book.worksheets[0]
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, [_cell_text(v) for v in values]
+            if limit and number >= limit:
+                break
+    finally:
+        book.close()
+
+
+def _xlsx_table(data: bytes, file: str) -> Table:
+    records = [(n, cells) for n, cells in _xlsx_rows(data, file)
+               if any(c.strip() for c in cells)]
+    if not records:
+        raise file_error(file, "the first sheet of the workbook is empty",
+                         "put the table on the first sheet, header row first")
+    first, header = records[0]
+    while header and not header[-1].strip():
+        header = header[:-1]
+    if not looks_like_header(header):
+        raise file_error(file, f"row {first} of the first sheet is data, not a header row "
+                         "of column names", "put the column names in the first row",
+                         row=first)
+    columns = [normalize_column(c) for c in header]
+    if len(set(c for c in columns if c)) != len([c for c in columns if c]):
+        dup = next(c for c in columns if c and columns.count(c) > 1)
+        raise file_error(file, f"the column {dup!r} appears twice in the header",
+                         "rename or remove one of the two columns", row=first, column=dup)
+    table = Table(file, "xlsx", ",", columns, header)
+    for number, cells in records[1:]:
+        table.rows.append(Row(number, {name: cell for name, cell in zip(columns, cells)
+                                       if name}))
+    return table
+
+
+def _workbooks():
+    """ingest.xlsx (guarded workbook reading) when it is installed, else None."""
+    try:
+        from ingest import xlsx
+    except ImportError:
+        return None
+    return xlsx
+
+
+def load_table(source) -> Table:
+    """The rows of a source: a CSV (or TSV) file, or the first sheet of an .xlsx."""
+    workbooks = _workbooks()
+    if workbooks is not None and workbooks.is_workbook(source):
+        return workbooks.table_of(source)
+    with source.open() as handle:
+        data = handle.read()
+    if _is_xlsx(source):
+        return _xlsx_table(data, source.name)
+    return read_table(data, source.name)
+
+
+_HEADERS: dict[tuple, list[str] | None] = {}
+
+
+def header_of(source) -> list[str] | None:
+    """The normalised header of a source, or None when it is no table; never raises."""
+    try:
+        if source.path.is_dir():
+            return None
+        stat = source.path.stat()
+        key = (str(source.path), source.member, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return None
+    if key in _HEADERS:
+        return _HEADERS[key]
+    header = None
+    workbooks = _workbooks()
+    try:
+        if workbooks is not None and workbooks.is_workbook(source):
+            header = workbooks.header_of(source)
+        elif _is_xlsx(source):
+            with source.open() as handle:
+                data = handle.read()
+            for _, cells in _xlsx_rows(data, source.name):
+                if any(c.strip() for c in cells):
+                    header = [normalize_column(c) for c in cells] \
+                        if looks_like_header(cells) else None
+                    break
+        else:
+            header = read_header(source.head(MAX_HEADER_BYTES))
+    except Exception:  # noqa: BLE001 - sniffing never fails an import
+        header = None
+    if len(_HEADERS) > 1000:
+        _HEADERS.clear()
+    _HEADERS[key] = header
+    return header
+
+
+# ---------------------------------------------------------------------------
 # Cells to values
 
 _ISO = re.compile(
@@ -291,6 +418,7 @@ _ISO = re.compile(
 )
 TIME_FIX = "write it as ISO-8601, for example 2024-03-05T14:30:00Z"
 MIN_YEAR, MAX_YEAR = 1970, 2200
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 
 
 def zone_info(name: str) -> ZoneInfo:
@@ -301,14 +429,21 @@ def zone_info(name: str) -> ZoneInfo:
                          "UTC or Europe/Berlin") from None
 
 
-def parse_time(text: str | None, zone: str = "UTC") -> dt.datetime | None:
+def parse_time(text: str | None, zone: str = "UTC", *, serial: bool = False
+               ) -> dt.datetime | None:
     """An ISO-8601 time as naive UTC; ValueError with a reason when it is not one.
 
-    A time without a zone is read in *zone* and converted to UTC.
+    A time without a zone is read in *zone* and converted to UTC. With
+    *serial*, a bare number is an Excel serial date (as .xlsx cells hold them).
     """
     if text is None or not text.strip():
         return None
     value = text.strip()
+    if serial and re.fullmatch(r"\d{4,5}(\.\d+)?", value):
+        # An Excel serial date: days since 1899-12-30, in the import's zone.
+        moment = EXCEL_EPOCH + dt.timedelta(days=float(value))
+        moment = moment.replace(microsecond=0, tzinfo=zone_info(zone))
+        return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     match = _ISO.match(value)
     if not match:
         raise ValueError(f"{value!r} is not a date and time Rapport reads")
@@ -335,10 +470,10 @@ def parse_time(text: str | None, zone: str = "UTC") -> dt.datetime | None:
 
 
 def time_or_problem(text: str | None, zone: str, file: str, row: int | None,
-                    column: str) -> dt.datetime | None | Problem:
+                    column: str, *, serial: bool = False) -> dt.datetime | None | Problem:
     """:func:`parse_time`, with a Problem in place of the error."""
     try:
-        return parse_time(text, zone)
+        return parse_time(text, zone, serial=serial)
     except ValueError as exc:
         return Problem(file, row, column, str(exc), TIME_FIX)
 
@@ -355,8 +490,9 @@ class Cells:
     """
 
     def __init__(self, file: str, row: Row, zone: str, problems: list[Problem],
-                 aliases: dict[str, tuple[str, ...]] | None = None):
+                 aliases: dict[str, tuple[str, ...]] | None = None, serial: bool = False):
         self.file = file
+        self.serial = serial
         self.row = row
         self.zone = zone
         self.problems = problems
@@ -391,7 +527,8 @@ class Cells:
             name, value = self._cell(column)
             if not value.strip():
                 continue
-            result = time_or_problem(value, self.zone, self.file, self.row.number, name)
+            result = time_or_problem(value, self.zone, self.file, self.row.number, name,
+                                     serial=self.serial)
             if isinstance(result, Problem):
                 self.problems.append(result)
                 return None
