@@ -61,6 +61,8 @@ def test_settings_change_the_worked_example_as_documented():
     acts = history(WORKED_EXAMPLE)
     assert score(acts, PARTIES, T, Settings(cadence_days=3)) == 55
     assert score(acts, PARTIES, T, Settings(weight_meeting=1.5, weight_email=0.5)) == 55
+    # A reply one day later is still inside a one-day reply window.
+    assert score(acts, PARTIES, T, Settings(response_within_days=1)) == 57
     # e-mails weigh 1.5: S = 1.5 * 0.6447 + 0.8123 + 0.9548 = 2.7341 -> 20.93 points,
     # C = 1.5 * (0.3969 + 0.6447) + 0.8123 = 2.3746 -> 10.94; 20.93 + 25 + 3.11 + 10.94
     assert score(acts, PARTIES, T, Settings(weight_email=1.5)) == 60
