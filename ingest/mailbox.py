@@ -94,8 +94,9 @@ def looks_like_message(head: bytes) -> bool:
 
 
 def _is_zip(source: Source) -> bool:
-    return source.member is None and not source.path.is_dir() and \
-        source.head(4)[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+    if source.member is not None or source.path.is_dir():
+        return False
+    return source.head(4)[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _skipped_name(name: str) -> bool:
@@ -108,12 +109,16 @@ def _skipped_name(name: str) -> bool:
     )
 
 
+def _one_file(source: Source) -> bool:
+    return not source.path.is_dir() and not _is_zip(source)
+
+
 def _sniff_mbox(source: Source) -> bool:
-    return not source.path.is_dir() and not _is_zip(source) and looks_like_mbox(source.head())
+    return _one_file(source) and looks_like_mbox(source.head())
 
 
 def _sniff_eml(source: Source) -> bool:
-    return not source.path.is_dir() and not _is_zip(source) and looks_like_message(source.head())
+    return _one_file(source) and looks_like_message(source.head())
 
 
 def _sniff_folder(source: Source) -> bool:

@@ -23,7 +23,8 @@ from rapport import settings, store
 from rapport.people import FREEMAIL
 from rapport.settings import Settings
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "samples" / "enron" / "enron_with_categories.zip"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "samples" / "enron" / "enron_with_categories.zip"
 OURS = "enron.com"
 PLACEHOLDER_DATE = "Mon, 31 Dec 1979 16:00:00 -0800 (PST)"
 
@@ -68,8 +69,8 @@ def expected():
         sender = sender.lower()
         if automated.match(sender.split("@")[0]):
             continue
-        everyone = [sender] + [addr.lower() for _, addr in getaddresses(
-            message.get_all("To", []) + message.get_all("Cc", []) + message.get_all("Bcc", []))]
+        recipients = sum((message.get_all(h, []) for h in ("To", "Cc", "Bcc")), [])
+        everyone = [sender] + [addr.lower() for _, addr in getaddresses(recipients)]
         accounts = set()
         for address in everyone:
             if "@" not in address or automated.match(address.split("@")[0]):
@@ -77,8 +78,8 @@ def expected():
             domain = psl.privatesuffix(address.split("@")[1]) or address.split("@")[1]
             if domain != OURS and domain not in FREEMAIL:
                 accounts.add(domain)
-        side = "by_us" if sender.split("@")[1] in (OURS,) or sender.endswith("." + OURS) \
-            else "by_them"
+        ours = sender.endswith("@" + OURS) or sender.endswith("." + OURS)
+        side = "by_us" if ours else "by_them"
         for account in accounts:
             counts.setdefault(account, Counter())[side] += 1
     return counts, early
