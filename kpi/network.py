@@ -37,8 +37,8 @@ def _first(values):
     return None
 
 
-def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int = 5
-                   ) -> list[dict]:
+def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int = 5,
+                   record_people=None) -> list[dict]:
     """Our colleagues with the most, and most recent, two-way contact.
 
     Parameters
@@ -50,6 +50,10 @@ def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int 
         Naive UTC time the ages are measured from.
     limit
         How many colleagues to return.
+    record_people
+        The person_keys of the record's own external people (an account's
+        contacts, an opportunity's stakeholders). None: every external person
+        on the record's activities counts.
 
     Returns
     -------
@@ -77,6 +81,8 @@ def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int 
                                        "score": 0.0, "last": None, "knows": Counter()})
     for activity_id, group in taking_part.groupby("activity_id", sort=False):
         theirs = group[group["side"] == "them"]
+        if record_people is not None:
+            theirs = theirs[theirs["who"].isin(record_people)]
         if theirs.empty:
             continue
         their_names = [_first([n, e, w]) for n, e, w in

@@ -84,3 +84,10 @@ def test_a_reply_makes_an_email_contact_two_way():
     found = who_knows_whom(acts, parties, T)
     assert [(p["person_key"], p["two_way"]) for p in found[:2]] == [
         ("us2", True), ("us1", True)]
+
+
+def test_only_the_records_own_people_count_when_named():
+    acts, parties = frames(ACTS, PARTIES)
+    found = who_knows_whom(acts, parties, T, record_people={"them2"})
+    assert [(p["person_key"], p["interactions"], p["knows"]) for p in found] == [
+        ("us3", 1, ["THEM2"])]
