@@ -30,7 +30,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.base import Batch, Problem, file_error
 from ingest.layouts import Layout, ReadOptions
@@ -295,7 +295,12 @@ class _Reader:
         self.seen: set[str] = set()
         self.parties: set[tuple[str, str, str]] = set()
         self.people: dict[str, dict] = {}
-        self.zone = ZoneInfo(self.options.zone)
+        try:
+            self.zone = ZoneInfo(self.options.zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise file_error(self.source.name,
+                             f"the import time zone {self.options.zone!r} is not known",
+                             "use an IANA name such as UTC or America/Chicago") from None
 
     # -- progress ----------------------------------------------------------
     def tick(self, fraction: float | None = None) -> None:

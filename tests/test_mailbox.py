@@ -328,3 +328,9 @@ def test_copied_mailbox_is_recognised_by_content_not_name(con, tmp_path, mail_da
     shutil.copy(mail_data / "folded.eml", single)
     results = run_import(con, [renamed, single], skip_invalid=True)
     assert [(r.layout, r.rows_added) for r in results] == [("mbox", 4), ("eml", 1)]
+
+
+def test_unknown_import_zone_is_refused_plainly(con, mail_data):
+    with pytest.raises(ImportProblem, match="'Mars/Olympus' is not known"):
+        run_import(con, [mail_data / "no_zone.eml"], timezone="Mars/Olympus")
+    assert store.table_counts(con)["activities"] == 0
