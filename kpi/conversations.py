@@ -10,8 +10,8 @@ Threading, in order of trust:
    reply; its first 22 bytes name the conversation, so only those are compared.
 3. Only an e-mail with none of these (and that no other e-mail names) falls
    back to its subject: the same subject once Re:/Fwd:/FW:/AW:/SV: prefixes are
-   stripped, a shared external person, and at most ``subject_thread_days``
-   after the conversation's previous e-mail.
+   stripped (and spaces ignored), a shared external person, and at most
+   ``subject_thread_days`` after the conversation's previous e-mail.
 
 Within a conversation, in time order, a *turn* of one side starts with that
 side's first e-mail after the other side last wrote; the other side's next
@@ -49,6 +49,12 @@ def normalize_subject(subject) -> str:
             break
         text = stripped
     return " ".join(text.lower().split())
+
+
+def subject_key(subject) -> str:
+    """What two subjects must share to join: the normalised subject without any
+    spaces, since some archives split words where a long header was folded."""
+    return normalize_subject(subject).replace(" ", "")
 
 
 def message_ids(text) -> list[str]:
@@ -143,7 +149,7 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame, settings: Settings
     ordered = _email_order(emails)
     for row in ordered.itertuples(index=False):
         node = ("act", row.activity_id)
-        subject = normalize_subject(row.subject)
+        subject = subject_key(row.subject)
         keys = people.get(row.activity_id, set())
         if row.activity_id not in linked and subject:
             best, best_at = None, None
