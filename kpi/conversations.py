@@ -108,7 +108,8 @@ class _UnionFind:
 
 def _their_people(parties: pd.DataFrame) -> dict[str, set]:
     """activity_id -> the keys of the external people taking part."""
-    them = parties[(parties["side"] == "them") & parties["role"].isin(PARTICIPATION_ROLES)]
+    taking_part = parties["role"].isin(PARTICIPATION_ROLES)
+    them = parties[(parties["side"] == "them") & taking_part]
     keys = them["person_key"].where(them["person_key"].notna(), them["person_id"])
     return keys.groupby(them["activity_id"]).agg(set).to_dict()
 
@@ -117,7 +118,8 @@ def _email_order(emails: pd.DataFrame) -> pd.DataFrame:
     return emails.sort_values(["start_at", "activity_id"], kind="stable")
 
 
-def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame, settings: Settings) -> dict:
+def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame,
+                 settings: Settings) -> dict:
     """activity_id -> conversation key (the activity_id of its earliest e-mail)."""
     finder = _UnionFind()
     named = set()
@@ -138,7 +140,9 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame, settings: Settings
     sizes = defaultdict(int)
     for activity_id in emails["activity_id"]:
         sizes[finder.find(("act", activity_id))] += 1
-    linked = named | {a for a in emails["activity_id"] if sizes[finder.find(("act", a))] > 1}
+    linked = named | {
+        a for a in emails["activity_id"] if sizes[finder.find(("act", a))] > 1
+    }
 
     # Subject fallback, in time order so "the conversation's previous e-mail"
     # is the latest one already seen.
@@ -157,7 +161,9 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame, settings: Settings
                 for other in seen_by_subject[(subject, key)]:
                     root = finder.find(("act", other))
                     previous = latest[root]
-                    if row.start_at - previous <= limit and (best_at is None or previous > best_at):
+                    if row.start_at - previous > limit:
+                        continue
+                    if best_at is None or previous > best_at:
                         best, best_at = root, previous
             if best is not None:
                 finder.union(node, best)
@@ -303,8 +309,10 @@ def response(acts: pd.DataFrame, parties: pd.DataFrame, window_start, as_of,
     result = {}
     for side, other in (("us", "them"), ("them", "us")):
         asked = [t for t in in_window if t.side == other]
-        answered = [t for t in asked
-                    if t.answered_at is not None and t.answered_at - t.start_at <= within]
+        answered = [
+            t for t in asked
+            if t.answered_at is not None and t.answered_at - t.start_at <= within
+        ]
         hours = [_elapsed_hours(t.start_at, t.answered_at, settings) for t in answered]
         result[f"avg_first_response_hours_by_{side}"] = (
             round_half_up(sum(hours) / len(hours), 2) if hours else None

@@ -108,8 +108,11 @@ def _two_way(window: pd.DataFrame, settings: Settings) -> np.ndarray:
     return flags
 
 
+Factors = dict[str, tuple[float | None, float]]
+
+
 def factors(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
-            settings: Settings) -> tuple[int, dict[str, tuple[float | None, float]]] | None:
+            settings: Settings) -> tuple[int, Factors] | None:
     """(activities in 90 days, {factor: (value, points)}), or None with fewer than 3."""
     window = _window(acts, parties, as_of)
     if len(window) < MIN_ACTIVITIES:
@@ -128,20 +131,25 @@ def factors(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
         recency = 0.0
     else:
         recency = 1.0 - min(1.0, max(0.0, gap - cadence) / (3 * cadence))
-    kept = float(np.minimum(np.diff(np.sort(ages)), cadence).sum()) if len(ages) else 0.0
+    gaps = np.diff(np.sort(ages))
+    kept = float(np.minimum(gaps, cadence).sum()) if len(gaps) else 0.0
     initiative = float((weight * fade)[(window["side"] == "them").to_numpy()].sum())
 
+    share = {
+        "recent_two_way": 1 - math.exp(-strength / SATURATION),
+        "days_since_two_way": recency,
+        "kept_cadence": kept / WINDOW_DAYS,
+        "customer_initiative": 1 - math.exp(-initiative / SATURATION),
+    }
+    values = {"recent_two_way": strength, "days_since_two_way": gap,
+              "kept_cadence": kept, "customer_initiative": initiative}
     return len(window), {
-        "recent_two_way": (strength,
-                           MAX_POINTS["recent_two_way"] * (1 - math.exp(-strength / SATURATION))),
-        "days_since_two_way": (gap, MAX_POINTS["days_since_two_way"] * recency),
-        "kept_cadence": (kept, MAX_POINTS["kept_cadence"] * kept / WINDOW_DAYS),
-        "customer_initiative": (initiative, MAX_POINTS["customer_initiative"]
-                                * (1 - math.exp(-initiative / SATURATION))),
+        name: (values[name], MAX_POINTS[name] * share[name]) for name in MAX_POINTS
     }
 
 
-def score(acts: pd.DataFrame, parties: pd.DataFrame, as_of, settings: Settings) -> int | None:
+def score(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
+          settings: Settings) -> int | None:
     """The health score at *as_of*, or None with fewer than 3 activities in 90 days."""
     found = factors(acts, parties, as_of, settings)
     if found is None:
@@ -149,7 +157,8 @@ def score(acts: pd.DataFrame, parties: pd.DataFrame, as_of, settings: Settings) 
     return int(math.floor(sum(points for _, points in found[1].values()) + 0.5))
 
 
-def health(acts: pd.DataFrame, parties: pd.DataFrame, as_of, settings: Settings) -> dict:
+def health(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
+           settings: Settings) -> dict:
     """The record's health at *as_of*: score, grade, trend and factors.
 
     Parameters

@@ -37,6 +37,11 @@ def _first(values):
     return None
 
 
+def _most_shared(counts: Counter, top: int = 3) -> list[str]:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    return [name for name, _ in ranked[:top]]
+
+
 def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int = 5,
                    record_people=None) -> list[dict]:
     """Our colleagues with the most, and most recent, two-way contact.
@@ -88,7 +93,8 @@ def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int 
         their_names = [_first([n, e, w]) for n, e, w in
                        zip(theirs["name"], theirs["email"], theirs["who"])]
         ours = group[group["side"] == "us"]
-        fade = 0.5 ** ((end - when[activity_id]).total_seconds() / 86400 / HALF_LIFE_DAYS)
+        age_days = (end - when[activity_id]).total_seconds() / 86400
+        fade = 0.5 ** (age_days / HALF_LIFE_DAYS)
         for who, roles in ours.groupby("who", sort=False)["role"]:
             entry = stats[who]
             if activity_id in entry["activities"]:
@@ -119,8 +125,7 @@ def who_knows_whom(acts: pd.DataFrame, parties: pd.DataFrame, as_of, limit: int 
             "two_way": bool(entry["sent"] and entry["received"]),
             "last_at": _iso(entry["last"]),
             "score": round_half_up(entry["score"], 2),
-            "knows": [name for name, _ in sorted(entry["knows"].items(),
-                                                 key=lambda item: (-item[1], item[0]))[:3]],
+            "knows": _most_shared(entry["knows"]),
             "_rank": (not (entry["sent"] and entry["received"]), -entry["score"],
                       -entry["last"].value, str(_first(rows["name"]) or who)),
         })

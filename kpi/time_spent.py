@@ -17,7 +17,8 @@ from rapport.settings import Settings
 
 # Roles that take part in an activity (spec section 3); owner and customer do not.
 PARTICIPATION_ROLES = frozenset(
-    {"sender", "to", "cc", "bcc", "organizer", "required", "optional", "caller", "callee"}
+    {"sender", "to", "cc", "bcc", "organizer", "required", "optional", "caller",
+     "callee"}
 )
 RECIPIENT_ROLES = frozenset({"to", "cc", "bcc"})
 INITIATOR_ROLES = ("sender", "organizer", "caller", "owner")
@@ -110,7 +111,8 @@ def time_spent(acts: pd.DataFrame, parties: pd.DataFrame, settings: Settings) ->
             if sender is None:
                 continue  # nobody known sent it: no side to charge
             minutes[sender] += settings.email_minutes_sender
-            receiving = _receiving_side(sender, recipients.get(act["activity_id"], set()))
+            read_by = recipients.get(act["activity_id"], set())
+            receiving = _receiving_side(sender, read_by)
             minutes[receiving] += settings.email_minutes_receiver
         elif act["type"] == "meeting":
             # Someone of ours was there even when the source lists nobody.
