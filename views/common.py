@@ -20,7 +20,8 @@ import streamlit as st
 import kpi
 from rapport import bootstrap, store
 
-WINDOWS = (30, 60, 90, 180, 365, None)
+# The window choices, as they appear in links (?days=).
+WINDOWS = ("30", "60", "90", "180", "365", "all")
 _VIEW_KEY = "_rapport_view"
 LOCK_RETRIES = 5
 LOCK_WAIT_SECONDS = 2.0
@@ -55,8 +56,8 @@ class View:
         return f"{self.as_of:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def window_label(days: int | None) -> str:
-    return "All the data" if days is None else f"Last {days} days"
+def window_label(choice: str) -> str:
+    return "All the data" if choice == "all" else f"Last {choice} days"
 
 
 # --- the database -------------------------------------------------------
@@ -142,14 +143,6 @@ def _database_picker(path: Path) -> None:
         st.sidebar.markdown(f"**Database** `{path.name}`")
 
 
-def _query_days(text: str | None) -> tuple[bool, int | None]:
-    if text is None:
-        return False, None
-    if text == "all":
-        return True, None
-    return (True, int(text)) if text.isdigit() and int(text) in WINDOWS else (False, None)
-
-
 def _query_date(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text) if text else None
@@ -173,9 +166,8 @@ def _sync(key: str, found: bool, value, default) -> None:
 
 
 def _write_days() -> None:
-    days = st.session_state["window"]
-    st.query_params["days"] = "all" if days is None else str(days)
-    st.session_state["_window_link"] = days
+    st.query_params["days"] = st.session_state["window"]
+    st.session_state["_window_link"] = st.session_state["window"]
 
 
 def _write_as_of() -> None:
@@ -185,10 +177,11 @@ def _write_as_of() -> None:
 
 
 def _controls(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime, int | None, str | None]:
-    found, link_days = _query_days(st.query_params.get("days"))
-    _sync("window", found, link_days, 60)
-    days = st.sidebar.selectbox("Window", WINDOWS, format_func=window_label, key="window",
-                                on_change=_write_days)
+    link_days = st.query_params.get("days")
+    _sync("window", link_days in WINDOWS, link_days, "60")
+    choice = st.sidebar.selectbox("Window", WINDOWS, format_func=window_label, key="window",
+                                  on_change=_write_days)
+    days = None if choice == "all" else int(choice)
     default_at, note = kpi.default_as_of(con, window_days=days or 60)
     link_day = _query_date(st.query_params.get("as_of"))
     _sync("as_of_day", link_day is not None, link_day, default_at.date())
@@ -216,7 +209,19 @@ def setup() -> View:
 
 
 def view() -> View:
-    """The view app.py set up for this run."""
+    """The view app.py set up for this run.
+
+    A ``pages/`` folder beside app.py makes Streamlit start in its older
+    folder navigation, which runs a page without app.py, until the first
+    st.navigation call; the first visit of the process to a page's own link
+    (``/account?id=...``) would then lack the sidebar and the database. The
+    page then turns that mode off and runs again, through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
     return st.session_state[_VIEW_KEY]
 
 
