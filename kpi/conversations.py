@@ -149,7 +149,8 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame,
     limit = pd.Timedelta(days=settings.subject_thread_days)
     people = _their_people(parties)
     latest: dict = {}
-    seen_by_subject: dict = defaultdict(list)
+    # (subject, external person) -> the conversations (their roots) seen with it
+    seen_by_subject: dict = defaultdict(set)
     ordered = _email_order(emails)
     for row in ordered.itertuples(index=False):
         node = ("act", row.activity_id)
@@ -158,8 +159,9 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame,
         if row.activity_id not in linked and subject:
             best, best_at = None, None
             for key in keys:
-                for other in seen_by_subject[(subject, key)]:
-                    root = finder.find(("act", other))
+                roots = {finder.find(seen) for seen in seen_by_subject[(subject, key)]}
+                seen_by_subject[(subject, key)] = roots
+                for root in roots:
                     previous = latest[root]
                     if row.start_at - previous > limit:
                         continue
@@ -168,9 +170,9 @@ def _thread_keys(emails: pd.DataFrame, parties: pd.DataFrame,
             if best is not None:
                 finder.union(node, best)
         root = finder.find(node)
-        latest[root] = max([row.start_at] + [latest[r] for r in (root,) if r in latest])
+        latest[root] = max(row.start_at, latest.get(root, row.start_at))
         for key in keys:
-            seen_by_subject[(subject, key)].append(row.activity_id)
+            seen_by_subject[(subject, key)].add(root)
 
     first = {}
     for activity_id in ordered["activity_id"]:
