@@ -12,7 +12,7 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from kpi import core, scope
+from kpi import conversations, core, engagement, health, network, scope, time_spent
 from kpi.core import data_extent, default_as_of, iso
 from kpi.summary import sentences
 from rapport import settings as settings_mod
@@ -112,9 +112,45 @@ def figures(
         "daily": core.daily(con, record_type, record_id, as_of, start,
                             settings.display_timezone),
     }
+    result.update(_widgets(con, record_type, record_id, as_of, start, settings))
     result["summary"] = sentences(result)
     result["computed_at"] = iso(_now())
     return result
+
+
+# Health looks back 90 days and compares with the score 14 days earlier.
+HEALTH_LOOKBACK = dt.timedelta(days=90 + 14)
+
+
+def _widgets(con, record_type, record_id, as_of, start, settings: Settings) -> dict:
+    """The figures computed from the record's frames of activities."""
+    context = dt.timedelta(days=settings.response_within_days)
+    lower = None if start is None else min(start - context, as_of - HEALTH_LOOKBACK)
+    acts, parties = scope.record_frames(con, record_type, record_id, lower, as_of)
+    if start is None:
+        window_acts = acts
+    else:
+        window_acts = acts[acts["start_at"] > start]
+    window_parties = parties[parties["activity_id"].isin(window_acts["activity_id"])]
+    return {
+        "time_spent_hours": time_spent.time_spent(window_acts, window_parties, settings),
+        "response": conversations.response(acts, parties, start, as_of, settings),
+        "email_engagement": engagement.email_engagement(window_acts),
+        "health": health.health(acts, parties, as_of, settings),
+        "who_knows_whom": network.who_knows_whom(
+            window_acts, window_parties, as_of,
+            record_people=_record_people(record_type, record_id, parties)),
+    }
+
+
+def _record_people(record_type, record_id, parties) -> list[str] | None:
+    """The person keys that are the record's own people, where a rule says so."""
+    if record_type == "account":
+        own = parties[(parties["side"] == "them") & (parties["account_id"] == record_id)]
+        return sorted(set(own["person_key"].dropna()))
+    if record_type == "contact":
+        return [record_id]
+    return None
 
 
 def _window_sql(start: dt.datetime | None) -> str:

@@ -25,6 +25,14 @@ Account contoso (domain contoso.com; cy is at gen.contoso.com, the same account)
   last interaction e8 (2024-03-31 00:00), next t1 (2024-04-01 08:00)
   most contacted: bob (e1, e2, e8, m1, c1 = 5), cy (e2, e3 = 2)
   most contacted by: ann (e1, e2, e3, e8, m1, c1 = 6), dan (m1 = 1)
+  time spent (m1 lasts 60 minutes, c1 10 minutes):
+    us:   e1 5 + e2, e3, e8 3 x 2.5 + m1 60 x 2 of ours + c1 10 = 142.5 min = 2.4 h
+    them: e1 2.5 + e2, e3, e8 3 x 5 + m1 60 once + c1 10      =  87.5 min = 1.5 h
+  response: e2 answers e1 (In-Reply-To), 25 hours later; e3 and e8 start
+    conversations of their own. Our one turn (e1) answered by them: rate 1.0,
+    25.0 h. Their three turns (e2, e3, e8) unanswered: rate 0.0, no time.
+  who knows whom: ann and dan both have two-way contact (ann wrote to and heard
+    from bob; dan met bob), ann with more of it.
 """
 
 from __future__ import annotations
@@ -57,8 +65,10 @@ def _build(path):
     for pid, name, email, kind in people.values():
         b.add("people", {"person_id": pid, "name": name, "email": email, "crm_kind": kind})
 
-    def act(aid, kind, when, state, initiator, parties, direction=None, regarding=None):
+    def act(aid, kind, when, state, initiator, parties, direction=None, regarding=None,
+            **extra):
         b.add("activities", {
+            **extra,
             "activity_id": aid, "type": kind, "subject": f"subject {aid}", "start_at": when,
             "state": state, "initiator_id": people[initiator][0] if initiator else None,
             "direction": direction, "regarding_id": regarding,
@@ -68,9 +78,10 @@ def _build(path):
             b.add("activity_parties", {"activity_id": aid, "person_id": people[who][0],
                                        "role": role})
 
-    act("e1", "email", D(2024, 3, 5, 9), "completed", "ann", [("ann", "sender"), ("bob", "to")])
+    act("e1", "email", D(2024, 3, 5, 9), "completed", "ann", [("ann", "sender"), ("bob", "to")],
+        message_id="e1@ourco.com")
     act("e2", "email", D(2024, 3, 6, 10), "completed", "bob",
-        [("bob", "sender"), ("ann", "to"), ("cy", "cc")])
+        [("bob", "sender"), ("ann", "to"), ("cy", "cc")], in_reply_to="e1@ourco.com")
     act("e3", "email", D(2024, 3, 7, 11), "completed", "cy", [("cy", "sender"), ("ann", "to")])
     act("e4", "email", D(2024, 3, 8, 12), "completed", "ann", [("ann", "sender"), ("dan", "to")])
     act("e5", "email", D(2024, 3, 9, 12), "draft", "ann", [("ann", "sender"), ("bob", "to")])
@@ -78,13 +89,14 @@ def _build(path):
     act("e7", "email", D(2024, 3, 1), "completed", "ann", [("ann", "sender"), ("bob", "to")])
     act("e8", "email", D(2024, 3, 31), "completed", "bob", [("bob", "sender"), ("ann", "to")])
     act("m1", "meeting", D(2024, 3, 12, 15), "completed", "ann",
-        [("ann", "organizer"), ("dan", "required"), ("bob", "required")])
+        [("ann", "organizer"), ("dan", "required"), ("bob", "required")],
+        duration_minutes=60)
     act("m2", "meeting", D(2024, 3, 14, 15), "canceled", "ann",
         [("ann", "organizer"), ("bob", "required")])
     act("m3", "meeting", D(2024, 4, 2, 9), "scheduled", "ann",
         [("ann", "organizer"), ("bob", "required")])
     act("c1", "call", D(2024, 3, 20, 23, 30), "completed", None,
-        [("bob", "caller"), ("ann", "callee")], direction="incoming")
+        [("bob", "caller"), ("ann", "callee")], direction="incoming", duration_minutes=10)
     act("x1", "email", D(2024, 3, 21, 9), "completed", "eve", [("eve", "sender"), ("ann", "to")])
     write_batches(con, [b])
     # The task is regarding the account itself (its id is only known now).
@@ -123,6 +135,17 @@ def test_account_figures_match_the_hand_count(db):
     assert [(p["email"], p["interactions"], p["meetings"]) for p in f["most_contacted_by"]] == [
         ("ann@ourco.com", 6, 1), ("dan@ourco.com", 1, 1)]
     assert f["as_of"] == "2024-03-31T00:00:00Z" and f["window_days"] == 30
+    assert f["time_spent_hours"] == {"by_us": 2.4, "by_them": 1.5}
+    r = f["response"]
+    assert (r["avg_first_response_hours_by_them"], r["response_rate_by_them"]) == (25.0, 1.0)
+    assert (r["avg_first_response_hours_by_us"], r["response_rate_by_us"]) == (None, 0.0)
+    assert (r["turns_by_us"], r["turns_by_them"]) == (1, 3)
+    assert f["email_engagement"]["tracked"] is False
+    assert [p["email"] for p in f["who_knows_whom"]] == ["ann@ourco.com", "dan@ourco.com"]
+    health = f["health"]
+    assert health["grade"] in ("good", "fair", "poor")
+    assert health["grade"] == ("good" if health["score"] >= 60 else
+                               "fair" if health["score"] >= 40 else "poor")
 
 
 def test_daily_series_covers_every_day_of_the_window(db):
