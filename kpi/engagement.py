@@ -59,7 +59,7 @@ def email_engagement(acts: pd.DataFrame) -> dict:
     if not tracked:
         return result
     has_count = counts.notna().any(axis=1)
-    followed = (flags == True) | (flags.isna() & has_count)  # noqa: E712
+    followed = ((flags == True) | (flags.isna() & has_count)).fillna(False)  # noqa: E712
     ours = followed & (emails["initiated_by"] == "us")
     mine = counts[ours.to_numpy()]
     result["followed"] = int(ours.sum())
