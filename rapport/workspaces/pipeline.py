@@ -329,8 +329,7 @@ class _DealStory:
             self.limit = self.end = AS_OF
         self.life = max((self.end - self.start).total_seconds() / 86400, 0.5)
         fate = deal.state if deal.state != "open" else ("won" if rng.random() < 0.6 else "lost")
-        mean = {"won": 0.35, "lost": -0.35}[fate] - (0.2 if deal.created > dt.datetime(2017, 10, 1) and deal.state == "open" else 0)
-        self.engagement = rng.gauss(mean, 1.0)
+        self.engagement = rng.gauss({"won": 0.35, "lost": -0.35}[fate], 1.0)
         warmth = deal.account.warmth if deal.account else -0.3
         self.p_reply = _sigmoid(-0.1 + 0.9 * self.engagement + warmth)
         self.reply_hours = math.exp(math.log(5.0) - 0.35 * self.engagement)
