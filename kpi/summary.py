@@ -24,6 +24,14 @@ def _day(iso_time: str | None) -> str:
     return iso_time[:10] if iso_time else ""
 
 
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
+def _percent(share) -> str:
+    return "none" if share is None else f"{share:.0%}"
+
+
 def sentences(figures: dict) -> list[str]:
     """Sentences such as "You initiated 3 more meetings than the customer."."""
     counts = figures["interactions"]
@@ -50,16 +58,36 @@ def sentences(figures: dict) -> list[str]:
     if last:
         who = {"us": "by you", "them": "by the customer"}.get(last["initiated_by"], "")
         subject = f" ({last['subject']})" if last.get("subject") else ""
-        out.append(f"The last interaction was a {last['type']}{subject} "
+        out.append(f"The last interaction was {_article(last['type'])}{subject} "
                    f"{who + ' ' if who else ''}on {_day(last['at'])}.")
     else:
         out.append("There has been no interaction yet.")
     upcoming = figures.get("next_interaction")
     if upcoming:
         subject = f" ({upcoming['subject']})" if upcoming.get("subject") else ""
-        out.append(f"Next: a {upcoming['type']}{subject} on {_day(upcoming['at'])}.")
+        out.append(f"Next: {_article(upcoming['type'])}{subject} on {_day(upcoming['at'])}.")
     else:
         out.append("Nothing is scheduled.")
+    spent = figures.get("time_spent_hours")
+    if spent and (spent["by_us"] or spent["by_them"]):
+        out.append(f"You spent about {spent['by_us']:g} hours on it, the customer about "
+                   f"{spent['by_them']:g}.")
+    response = figures.get("response") or {}
+    if response.get("avg_first_response_hours_by_us") is not None:
+        out.append(f"You answered the customer in {response['avg_first_response_hours_by_us']:g}"
+                   f" hours on average ({_percent(response['response_rate_by_us'])} of their"
+                   " turns answered).")
+    if response.get("avg_first_response_hours_by_them") is not None:
+        out.append(f"The customer answered you in "
+                   f"{response['avg_first_response_hours_by_them']:g} hours on average "
+                   f"({_percent(response['response_rate_by_them'])} of your turns answered).")
+    health = figures.get("health") or {}
+    if health.get("grade") == "not_enough_data":
+        out.append("There is not enough recent activity to grade the relationship's health.")
+    elif health.get("score") is not None:
+        trend = {"improving": ", improving", "declining": ", declining",
+                 "steady": ", steady"}.get(health.get("trend"), "")
+        out.append(f"Relationship health is {health['grade']} ({health['score']} of 100{trend}).")
     top = figures.get("most_contacted") or []
     if top and figures["entity"]["type"] != "contact":
         person = top[0]
