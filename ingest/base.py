@@ -18,6 +18,7 @@ from typing import Callable
 import duckdb
 import pyarrow as pa
 
+from ingest import undo
 from rapport import people
 from rapport.store import TABLES, scalar, transaction
 
@@ -237,10 +238,11 @@ def write_batches(
                                             rows_read=batch.rows_read, import_id=previous))
                 continue
             results.append(_write_one(con, batch))
-        written = [b for b, r in zip(batches, results) if r.outcome == "imported"]
-        for batch in written:
+        written = [(b, r) for b, r in zip(batches, results) if r.outcome == "imported"]
+        for batch, result in written:
             if batch.after_write:
-                batch.after_write(con)
+                with undo.journal(con, result.import_id):
+                    batch.after_write(con)
         if progress:
             progress(0.95, "Classifying people and accounts")
         people.refresh(con)
@@ -253,10 +255,11 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> ImportResult:
     started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     import_id = scalar(con, "SELECT nextval('import_ids')")
     before = scalar(con, "SELECT count(*) FROM activities")
-    for table in ("accounts", "leads", "opportunities", "opportunity_members",
-                  "activities", "activity_parties"):
-        _insert(con, table, batch.tables.get(table, []))
-    _add_people(con, batch.tables.get("people", []))
+    with undo.journal(con, import_id, batch.tables):
+        for table in ("accounts", "leads", "opportunities", "opportunity_members",
+                      "activities", "activity_parties"):
+            _insert(con, table, batch.tables.get(table, []))
+        _add_people(con, batch.tables.get("people", []))
     activity_ids = sorted({row["activity_id"] for row in batch.tables.get("activities", [])})
     if activity_ids:
         with _registered(con, "_ids", pa.table({"activity_id": activity_ids})):

@@ -132,6 +132,15 @@ TABLES: dict[str, str] = {
         outcome       VARCHAR NOT NULL,
         problems      VARCHAR
     """,
+    # What each import changed, so that it can be undone (ingest/undo.py).
+    "import_journal": """
+        import_id   BIGINT NOT NULL,
+        table_name  VARCHAR NOT NULL,
+        key         VARCHAR NOT NULL,
+        existed     BOOLEAN NOT NULL,
+        before      VARCHAR,
+        PRIMARY KEY (import_id, table_name, key)
+    """,
     "settings": """
         key    VARCHAR PRIMARY KEY,
         value  VARCHAR NOT NULL
