@@ -46,6 +46,8 @@ _LOGGER = logging.getLogger(__name__)
 
 MIN_WON = 5  # won deals needed before similar deals are shown
 MISSING = "(none)"  # the category of a deal with no product, industry or region
+# Weights of the model similar_won_deals fits (every other feature weighs 1).
+DEFAULT_WEIGHTS: dict[str, float] = {}
 
 
 def _log1p_nonnegative(X):
@@ -436,7 +438,8 @@ def fitted(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, settings=None) ->
     won = frame.index[frame["state_as_of"] == "won"].tolist()
     model = None
     if len(won) >= MIN_WON:
-        model = SimilarDeals(n_neighbors=MIN_WON).fit(frame.loc[won])
+        model = SimilarDeals(n_neighbors=MIN_WON,
+                             feature_weights=dict(DEFAULT_WEIGHTS)).fit(frame.loc[won])
     _LOGGER.debug("fitted similar deals as of %s on %d won of %d deals", as_of, len(won),
                   len(frame))
     result = _Fitted(frame, won, model)
