@@ -202,7 +202,8 @@ def _state(cells: Cells, column: str, mapping: dict[int, str], what: str) -> str
         return None
     if code not in mapping:
         known = ", ".join(f"{k} {v}" for k, v in mapping.items())
-        cells.problem(column, f"{code} is not a {what} statecode ({known})",
+        article = "an" if what[0] in "aeiou" else "a"
+        cells.problem(column, f"{code} is not {article} {what} statecode ({known})",
                       "check the column holds the statecode")
         return None
     return mapping[code]
@@ -535,8 +536,7 @@ def _finish(con: duckdb.DuckDBPyConnection, collected: _Collected) -> None:
                 FROM (
                     SELECT ap.activity_id, ap.person_id
                     FROM activity_parties ap JOIN activities a USING (activity_id)
-                    WHERE a.initiator_id IS NULL
-                      AND a.activity_id IN (
+                    WHERE a.activity_id IN (
                           SELECT coalesce(m.activity_id, t.id)
                           FROM _dv_touched t LEFT JOIN dataverse_ids m ON m.crm_id = t.id)
                       AND ((a.type = 'email' AND ap.role = 'sender')
@@ -547,6 +547,13 @@ def _finish(con: duckdb.DuckDBPyConnection, collected: _Collected) -> None:
                     ) = 1
                 ) AS best
                 WHERE activities.activity_id = best.activity_id
+                  AND activities.initiator_id IS DISTINCT FROM best.person_id
+                  AND (activities.initiator_id IS NULL
+                       -- the owner stood in until the organizer was known
+                       OR EXISTS (SELECT 1 FROM activity_parties o
+                                  WHERE o.activity_id = activities.activity_id
+                                    AND o.role = 'owner'
+                                    AND o.person_id = activities.initiator_id))
             """)
         finally:
             con.unregister("_dv_touched")
