@@ -41,7 +41,7 @@ def iso(value) -> str | None:
 def interactions(con, record_type, record_id, as_of, start) -> dict:
     """Completed emails, meetings and calls in the window, by initiating side."""
     rows = con.execute(
-        f"""{scope.record_ctes(record_type)}
+        f"""{scope.record_ctes(record_type, con=con)}
         SELECT type, initiated_by, count(*) FROM rec_acts
         WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND initiated_by IS NOT NULL
         GROUP BY type, initiated_by""",
@@ -65,7 +65,7 @@ def email_ratio(counts: dict) -> dict:
 def last_interaction(con, record_type, record_id, as_of) -> dict | None:
     """The latest completed email, meeting or call at or before as-of."""
     rows = con.execute(
-        f"""{scope.record_ctes(record_type)}
+        f"""{scope.record_ctes(record_type, con=con)}
         SELECT start_at, type, subject, initiated_by FROM rec_acts
         WHERE {WINDOW_FILTER.format(lower='')}
         ORDER BY start_at DESC, activity_id LIMIT 1""",
@@ -80,7 +80,7 @@ def last_interaction(con, record_type, record_id, as_of) -> dict | None:
 def next_interaction(con, record_type, record_id, as_of) -> dict | None:
     """The earliest scheduled meeting, call or task after as-of."""
     rows = con.execute(
-        f"""{scope.record_ctes(record_type)}
+        f"""{scope.record_ctes(record_type, con=con)}
         SELECT start_at, type, subject FROM rec_acts
         WHERE state = 'scheduled' AND type IN ('meeting', 'call', 'task')
           AND start_at > $as_of
@@ -97,26 +97,25 @@ def _people_ranking(con, record_type, record_id, as_of, start, side: str, limit:
     """People of one side ranked by the window activities they took part in."""
     if side == "them":
         own = {
-            "account": "AND p.account_id = $rec",
-            "contact": "AND p.person_key = $rec",
-            "lead": "AND p.email = (SELECT lower(email) FROM leads WHERE lead_id = $rec)",
+            "account": "AND account_id = $rec",
+            "contact": "AND person_key = $rec",
+            "lead": "AND email = (SELECT lower(email) FROM leads WHERE lead_id = $rec)",
             "opportunity": "",
         }[record_type]
     else:
         own = ""
     rows = con.execute(
-        f"""{scope.record_ctes(record_type)},
-        win AS (SELECT * FROM rec_acts WHERE {WINDOW_FILTER.format(lower=_lower(start))})
-        SELECT p.person_key, max(p.name), max(p.email),
-               count(DISTINCT w.activity_id) AS n,
-               count(DISTINCT CASE WHEN w.type = 'email' THEN w.activity_id END),
-               count(DISTINCT CASE WHEN w.type = 'meeting' THEN w.activity_id END),
-               count(DISTINCT CASE WHEN w.type = 'call' THEN w.activity_id END),
-               max(w.start_at) AS last_at
-        FROM win w JOIN party p ON p.activity_id = w.activity_id
-        WHERE p.side = '{side}' {own}
-        GROUP BY p.person_key
-        ORDER BY n DESC, last_at DESC, p.person_key
+        f"""{scope.record_ctes(record_type, con=con)}
+        SELECT person_key, max(name), max(email),
+               count(DISTINCT activity_id) AS n,
+               count(DISTINCT CASE WHEN type = 'email' THEN activity_id END),
+               count(DISTINCT CASE WHEN type = 'meeting' THEN activity_id END),
+               count(DISTINCT CASE WHEN type = 'call' THEN activity_id END),
+               max(start_at) AS last_at
+        FROM rec_party
+        WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND side = '{side}' {own}
+        GROUP BY person_key
+        ORDER BY n DESC, last_at DESC, person_key
         LIMIT {int(limit)}""",
         _values(record_type, record_id, as_of, start),
     ).fetchall()
@@ -142,7 +141,7 @@ def daily(con, record_type, record_id, as_of, start, zone: str) -> list[dict]:
     values = _values(record_type, record_id, as_of, start)
     values["zone"] = zone
     rows = con.execute(
-        f"""{scope.record_ctes(record_type)},
+        f"""{scope.record_ctes(record_type, con=con)},
         win AS (
             SELECT CAST(timezone($zone, timezone('UTC', start_at)) AS DATE) AS day,
                    type, initiated_by
