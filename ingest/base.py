@@ -246,9 +246,20 @@ def write_batches(
         if progress:
             progress(0.95, "Classifying people and accounts")
         people.refresh(con)
+        # Figure tables follow in the same transaction (kpi/materialize.py).
+        from kpi import materialize
+        materialize.after_write(con, touched_activities(
+            [b for b, r in zip(batches, results) if r.outcome == "imported"]))
     if progress:
         progress(1.0, "Done")
     return results
+
+
+def touched_activities(batches: list[Batch]) -> set[str]:
+    """Ids of the activities *batches* write or add parties to."""
+    return {row["activity_id"] for batch in batches
+            for table in ("activities", "activity_parties")
+            for row in batch.tables.get(table, [])}
 
 
 def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> ImportResult:
