@@ -124,6 +124,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    from kpi import materialize
     from rapport import people
 
     con = store.connect(args.db)
@@ -133,11 +134,22 @@ def cmd_settings(args: argparse.Namespace) -> int:
             with store.transaction(con):
                 current = settings_mod.save(con, **{args.name: value})
                 people.classify(con, current)
+                materialize.recompute(con, current)
         except (KeyError, ValueError) as exc:
             print(f"rapport settings: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return EXIT_INPUT
     current = settings_mod.load(con)
     print(json.dumps(current.to_dict(), indent=2))
+    return 0
+
+
+def cmd_recompute(args: argparse.Namespace) -> int:
+    from kpi import materialize
+
+    con = store.connect(args.db)
+    with store.transaction(con):
+        counts = materialize.recompute(con)
+    print(json.dumps(counts, indent=2))
     return 0
 
 
@@ -192,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("value", nargs="?")
     p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("recompute", parents=[common],
+                       help="compute every figure table again from the canonical tables")
+    p.set_defaults(func=cmd_recompute)
 
     p = sub.add_parser("export", parents=[common],
                        help="write the canonical tables as CSV files into a folder")
