@@ -287,18 +287,19 @@ class SimilarDeals(BaseEstimator):
 # ---------------------------------------------------------------------------
 # The question of the opportunity page: similar won deals of one opportunity
 
+# In the order differences prefer when two are equally large.
 _LABELS = {
-    "product": "product", "industry": "industry", "region": "region",
-    "amount": "amount", "employees": "account size", "cycle_days": "sales cycle",
-    "emails_by_us": "e-mails from us", "emails_by_them": "e-mails from the customer",
     "meetings_by_us": "meetings we organised",
     "meetings_by_them": "meetings the customer organised",
+    "emails_by_us": "e-mails from us", "emails_by_them": "e-mails from the customer",
     "calls_by_us": "calls we made", "calls_by_them": "calls from the customer",
-    "hours_by_us": "time we spent", "hours_by_them": "time the customer spent",
-    "wait_hours_them": "time waiting for the customer's answers",
-    "wait_hours_us": "time the customer waited for our answers",
     "response_rate_them": "share of our e-mails the customer answered",
+    "wait_hours_them": "time waiting for the customer's answers",
     "response_rate_us": "share of the customer's e-mails we answered",
+    "wait_hours_us": "time the customer waited for our answers",
+    "hours_by_us": "time we spent", "hours_by_them": "time the customer spent",
+    "cycle_days": "sales cycle", "amount": "amount", "employees": "account size",
+    "product": "product", "industry": "industry", "region": "region",
 }
 _VS = "in similar won deals"
 
@@ -561,7 +562,9 @@ def _differences(model: SimilarDeals, frame: pd.DataFrame, row: pd.DataFrame,
         if pd.isna(value) or pd.isna(typical):
             continue
         gaps.append((abs(mine[name] - theirs[name]), name, float(value), float(typical)))
-    gaps.sort(key=lambda gap: (-gap[0], gap[1]))
+    # Ties (common when the neighbours agree) go to counts before hours and rates.
+    order = {name: i for i, name in enumerate(_LABELS)}
+    gaps.sort(key=lambda gap: (-round(gap[0], 9), order.get(gap[1], len(order))))
     is_open = row.iloc[0]["state_as_of"] == "open"
     return [_difference(name, value, typical, is_open)
             for gap, name, value, typical in gaps[:3] if gap > 0.25]
