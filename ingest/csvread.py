@@ -178,6 +178,10 @@ _VALUE_LIKE = re.compile(
 )
 
 
+# OData annotations in Web API exports: name@Microsoft.Dynamics.CRM.lookuplogicalname
+_ANNOTATION = re.compile(r"@(odata|microsoft\.dynamics)\.", re.IGNORECASE)
+
+
 def looks_like_header(cells: list[str]) -> bool:
     """True when *cells* read like column names rather than a data row."""
     named = [c.strip() for c in cells if c.strip()]
@@ -185,6 +189,8 @@ def looks_like_header(cells: list[str]) -> bool:
         return False
     for cell in named:
         cleaned = cell.replace("\ufeff", "").strip('"')
+        if _ANNOTATION.search(cleaned) and _NAME.match(cleaned):
+            continue  # x@OData.Community.Display.V1.FormattedValue is a column name
         if _VALUE_LIKE.match(cleaned) or not _NAME.match(cleaned):
             return False
     return True

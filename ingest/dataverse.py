@@ -733,8 +733,10 @@ def _xml_bytes(source: Source) -> bytes | None:
 
 def _looks_like_cmt(head: bytes) -> bool:
     text = head[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    text = re.sub(rb"^<\?xml[^>]*\?>\s*", b"", text)
-    return text.startswith(b"<entities") and b"<entity " in head[:65536]
+    if not text.startswith(b"<"):
+        return False
+    # The root element may follow a declaration, comments or a (refused) DOCTYPE.
+    return re.search(rb"<entities[\s>]", text) is not None and b"<entity " in head[:65536]
 
 
 def _sniff_xml(source: Source) -> bool:
@@ -805,6 +807,8 @@ def _xml_records(data: bytes, file: str):
                         party_values.setdefault("activityid", element.get("id") or "")
                         parties.append(party_values)
                 values.setdefault(entity + "id", element.get("id") or "")
+                if entity in ACTIVITY_READERS:
+                    values.setdefault("activityid", element.get("id") or "")
                 yield entity, number, values, parties
                 element.clear()
             elif tag == "entity":
