@@ -318,8 +318,10 @@ def show_figures(fig: dict, current: View) -> None:
 
     entity = fig["entity"]
     st.title(entity["name"])
-    st.caption(f"{entity['type'].title()} `{entity['id']}`; figures as of `{fig['as_of']}`, "
-               f"window {fig['window_days']} days, computed {fig['computed_at']}.")
+    window = ("all the data" if fig["window_days"] == "all"
+              else f"the last {fig['window_days']} days")
+    st.caption(f"{entity['type'].title()} `{entity['id']}`: figures as of "
+               f"`{fig['as_of']}` over {window}, computed at {fig['computed_at']}.")
     status_line(current)
     st.markdown("\n".join(f"- {sentence}" for sentence in fig["summary"]))
     _interaction_line(fig)
@@ -352,7 +354,6 @@ def show_figures(fig: dict, current: View) -> None:
         else:
             st.write(f"No e-mails in {current.window_text}.")
 
-    st.subheader("Relationship activity")
     st.altair_chart(charts.relationship_activity(fig), width="stretch",
                     alt="Activities per day by type, sent and received")
 
