@@ -240,7 +240,10 @@ def test_contact_page_shows_the_contacts_figures_and_account(small_db, monkeypat
     assert at.table[0].value["Initiated by us"].tolist() == [1, 1, 0]
     assert [m.value for m in at.metric] == ["2.00", "0.50"]
     assert len(charts_of(at)) == 3
-    assert at.get("page_link")[-1].proto.label == "acme.com"
+    links = at.get("page_link")
+    assert [link.proto.label for link in links] == ["acme.com"]
+    assert links[0].proto.query_string.startswith("id=domain%3Aacme.com&")
+    assert "Sam Seller: 4 interactions (3 e-mails, 1 meetings, 0 calls)" in texts(at.markdown)
 
 
 def test_as_of_and_window_come_from_the_link(small_db, monkeypatch):

@@ -358,9 +358,10 @@ def show_figures(fig: dict, current: View) -> None:
                     alt="Activities per day by type, sent and received")
 
     left, right = st.columns(2)
-    with left:
-        _people("Most contacted", fig["most_contacted"], current, link=True)
-    with right:
+    if entity["type"] != "contact":  # a contact's most contacted person is itself
+        with left:
+            _people("Most contacted", fig["most_contacted"], current, link=True)
+    with right if entity["type"] != "contact" else left:
         _people("Most contacted by (our side)", fig["most_contacted_by"], current,
                 link=False)
 
