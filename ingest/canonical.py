@@ -230,10 +230,20 @@ def _check_setting(cells: Cells, values: dict) -> None:
                       "see docs/settings.md for the settings and their names")
         return
     try:
-        json.loads(text)
+        value = json.loads(text)
     except ValueError:
         cells.problem("value", f"{text[:40]!r} is not a JSON value",
                       'write the value as JSON, for example ["ourco.com"] or 14')
+        return
+    default = getattr(settings_mod.Settings(), key)
+    try:
+        if isinstance(default, bool) != isinstance(value, bool) or \
+                (isinstance(default, (list, str)) and not isinstance(value, type(default))):
+            raise ValueError(f"{key} needs a {type(default).__name__}")
+        settings_mod.Settings(**{key: value}).validate()
+    except (ValueError, TypeError) as exc:
+        cells.problem("value", f"{text[:40]!r} is not a valid {key} ({exc})",
+                      "see docs/settings.md for the allowed values")
 
 
 def _apply_settings(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
