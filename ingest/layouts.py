@@ -16,8 +16,8 @@ from rapport import settings as settings_mod
 from rapport.settings import Settings
 
 # Modules that define a LAYOUTS list; order is the order layouts are tried.
-LAYOUT_MODULES = ("ingest.canonical", "ingest.salesforce", "ingest.dataverse", "ingest.calls",
-                  "ingest.mailbox")
+LAYOUT_MODULES = ("ingest.canonical", "ingest.salesforce", "ingest.hubspot", "ingest.dataverse",
+                  "ingest.calls", "ingest.mailbox")
 
 
 @dataclass

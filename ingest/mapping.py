@@ -120,6 +120,27 @@ class Rows:
         return self.batch
 
 
+def insert_bare_people(con: duckdb.DuckDBPyConnection, refs: dict[str, str]) -> None:
+    """Add people a CRM export names only by id (an owner id with no user file),
+    each as a bare record of its kind, unless a row for them exists already.
+
+    Run from a batch's ``after_write``, after every file of the import is
+    written, so a user or contact file in the same import always wins.
+    """
+    if not refs:
+        return
+    import pyarrow as pa
+
+    ids = sorted(refs)
+    con.register("_bare_people", pa.table({"person_id": ids,
+                                           "crm_kind": [refs[i] for i in ids]}))
+    try:
+        con.execute("INSERT OR IGNORE INTO people (person_id, crm_kind, opted_out) "
+                    "SELECT person_id, crm_kind, false FROM _bare_people")
+    finally:
+        con.unregister("_bare_people")
+
+
 def phone_key(text: str | None) -> str | None:
     """A phone number as its digits (``+`` kept, ``00`` read as ``+``); other
     caller ids (a study's pseudonymous numbers) as written, lower-case."""

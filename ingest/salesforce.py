@@ -52,7 +52,8 @@ from ingest import csvread
 from ingest.base import Batch, Problem, file_error
 from ingest.csvread import Cells, Row
 from ingest.layouts import Layout, ReadOptions
-from ingest.mapping import Rows, mail_activity_id, split_addresses, state_at
+from ingest.mapping import (Rows, insert_bare_people, mail_activity_id, split_addresses,
+                            state_at)
 from ingest.sources import Source
 from rapport import people
 
@@ -510,15 +511,7 @@ CREATE TABLE IF NOT EXISTS salesforce_email_tasks (
 
 
 def _finish(con: duckdb.DuckDBPyConnection, collected: _Collected) -> None:
-    if collected.refs:
-        ids = sorted(collected.refs)
-        con.register("_sf_refs", pa.table({
-            "person_id": ids, "crm_kind": [collected.refs[i] for i in ids]}))
-        try:
-            con.execute("INSERT OR IGNORE INTO people (person_id, crm_kind, opted_out) "
-                        "SELECT person_id, crm_kind, false FROM _sf_refs")
-        finally:
-            con.unregister("_sf_refs")
+    insert_bare_people(con, collected.refs)
     if not (collected.email_tasks or collected.task_ids):
         return
     con.execute(EMAIL_TASKS)
