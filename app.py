@@ -12,5 +12,5 @@ pages = st.navigation([
     st.Page("pages/contact.py", title="Contact"),
     st.Page("pages/data.py", title="Data"),
 ])
-common.setup()
-pages.run()
+with common.session():
+    pages.run()

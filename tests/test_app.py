@@ -316,6 +316,24 @@ def test_a_locked_database_is_reported_and_retried(small_db, tmp_path, monkeypat
     assert texts(at.title) == ["Accounts"] and not at.error
 
 
+def test_an_idle_app_lets_the_command_line_import(small_db, tmp_path, monkeypatch):
+    from views import common
+
+    db = tmp_path / "shared.duckdb"
+    db.write_bytes(small_db.read_bytes())
+    monkeypatch.setattr(common, "IDLE_SECONDS", 0.5)
+    at = run_page(db, monkeypatch, "pages/data.py")
+    assert at.table[0].value["Rows"].iloc[0] == 8
+    time.sleep(3)  # the app closes the file after IDLE_SECONDS without a page run
+    mail = ROOT / "tests" / "data" / "mail" / "folded.eml"
+    done = subprocess.run([sys.executable, "-m", "rapport", "--db", str(db), "import", str(mail)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    at.run()
+    assert at.table[0].value["Rows"].iloc[0] == 9
+    assert "(2 imports)" in at.caption[0].value
+
+
 def _tiny_sample(path: Path) -> Path:
     message = (
         "Message-ID: <{n}@ourco.com>\nDate: Mon, 14 May 2001 10:0{n}:00 -0700\n"

@@ -1,6 +1,6 @@
 """What every page shares: the database, the sidebar and the status line.
 
-``app.py`` calls :func:`setup` once per run, before the page; the page then
+``app.py`` opens :func:`session` once per run around the page; the page then
 gets the same :class:`View` from :func:`view`. The view's as-of date and
 window live in the page's query parameters, so a link to a record opens the
 same figures for anyone.
@@ -8,10 +8,13 @@ same figures for anyone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote, urlencode
 
 import duckdb
@@ -25,6 +28,8 @@ WINDOWS = ("30", "60", "90", "180", "365", "all")
 _VIEW_KEY = "_rapport_view"
 LOCK_RETRIES = 5
 LOCK_WAIT_SECONDS = 2.0
+# Close the file after this long without a page run, so imports can write it.
+IDLE_SECONDS = 10.0
 
 
 @dataclass
@@ -62,10 +67,58 @@ def window_label(choice: str) -> str:
 
 # --- the database -------------------------------------------------------
 
-@st.cache_resource(max_entries=4, show_spinner=False, on_release=lambda shared: shared.close())
-def _shared(path: str, identity: tuple) -> store.SharedConnection:
-    # identity (inode, size at open) makes a rebuilt file a new entry.
-    return store.SharedConnection(path, read_only=True)
+class OpenFile:
+    """The process-wide read-only connection to one database file.
+
+    DuckDB lets one process write a file only while no other process has it
+    open, even read-only. So that ``python -m rapport import`` can run beside
+    the app, the connection is closed once no page has used it for
+    IDLE_SECONDS, and opened again by the next page.
+    """
+
+    def __init__(self, path: str):
+        self.shared = store.SharedConnection(path, read_only=True)
+        self.closed = False
+        self._users = 0
+        self._last_used = time.monotonic()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._close_when_idle, daemon=True,
+                         name=f"rapport-idle-{Path(path).name}").start()
+
+    def acquire(self) -> duckdb.DuckDBPyConnection | None:
+        """This thread's cursor, or None when the file was just closed."""
+        with self._lock:
+            if self.closed:
+                return None
+            self._users += 1
+        return self.shared.cursor()
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            self._last_used = time.monotonic()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self.shared.close()
+
+    def _close_when_idle(self) -> None:
+        while not self.closed:
+            time.sleep(1.0)
+            with self._lock:
+                idle = time.monotonic() - self._last_used
+                if self._users == 0 and idle > IDLE_SECONDS and not self.closed:
+                    self.closed = True
+                    self.shared.close()
+
+
+@st.cache_resource(max_entries=4, show_spinner=False, validate=lambda f: not f.closed,
+                   on_release=lambda f: f.close())
+def _open_file(path: str, identity: tuple) -> OpenFile:
+    # identity (inode, device) makes a rebuilt file a new entry.
+    return OpenFile(path)
 
 
 def _identity(path: Path) -> tuple:
@@ -96,26 +149,31 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in str(exc).lower()
 
 
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """This thread's cursor on the process-wide read-only connection to *path*.
+def connect(path: Path) -> tuple[OpenFile, duckdb.DuckDBPyConnection]:
+    """The open file and this thread's cursor on it; release the file when done.
 
     A file another program is writing (an import from the command line) is
     locked; the app says so and tries again for a while before giving up.
     """
     notice = st.empty()
-    for attempt in range(LOCK_RETRIES):
+    attempt = 0
+    while attempt < LOCK_RETRIES:
         try:
-            shared = _shared(str(path), _identity(path))
-            notice.empty()
-            return shared.cursor()
+            opened = _open_file(str(path), _identity(path))
         except duckdb.IOException as exc:
             if not _is_lock_error(exc):
                 raise
+            attempt += 1
             notice.warning(
                 f"{path} is locked by another program writing to it, probably an import "
-                f"from the command line. Trying again ({attempt + 1} of {LOCK_RETRIES})..."
+                f"from the command line. Trying again ({attempt} of {LOCK_RETRIES})..."
             )
             time.sleep(LOCK_WAIT_SECONDS)
+            continue
+        con = opened.acquire()
+        if con is not None:  # else it closed for idleness just now: open it again
+            notice.empty()
+            return opened, con
     notice.error(
         f"{path} is still locked by another program. Wait for the import to finish, "
         "then try again."
@@ -195,17 +253,22 @@ def _controls(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime, int | None, 
     return dt.datetime.combine(day, dt.time(23, 59, 59)), days, None
 
 
-def setup() -> View:
-    """Open the database (building it on first start) and draw the sidebar."""
+@contextlib.contextmanager
+def session() -> Iterator[View]:
+    """Open the database (building it on first start), draw the sidebar, and
+    keep the file open until the page is drawn."""
     path = database_path()
     ensure_database(path)
-    con = connect(path)
-    _database_picker(path)
-    as_of, days, note = _controls(con)
-    current = View(con=con, path=path, as_of=as_of, days=days, note=note,
-                   extent=kpi.data_extent(con))
-    st.session_state[_VIEW_KEY] = current
-    return current
+    opened, con = connect(path)
+    try:
+        _database_picker(path)
+        as_of, days, note = _controls(con)
+        current = View(con=con, path=path, as_of=as_of, days=days, note=note,
+                       extent=kpi.data_extent(con))
+        st.session_state[_VIEW_KEY] = current
+        yield current
+    finally:
+        opened.release()
 
 
 def view() -> View:
