@@ -17,7 +17,7 @@ from rapport.settings import Settings
 
 # Modules that define a LAYOUTS list; order is the order layouts are tried.
 LAYOUT_MODULES = ("ingest.canonical", "ingest.salesforce", "ingest.hubspot", "ingest.dataverse",
-                  "ingest.calls", "ingest.mailbox")
+                  "ingest.calls", "ingest.icalendar", "ingest.mailbox")
 
 
 @dataclass
