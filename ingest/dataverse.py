@@ -385,11 +385,18 @@ def _minutes(cells: Cells, *columns: str) -> float | None:
     return None
 
 
+def _check_order(cells: Cells, start, end, column: str) -> None:
+    if start is not None and end is not None and end < start:
+        cells.problem(column, f"it ends ({end:%Y-%m-%d %H:%M}) before it starts "
+                      f"({start:%Y-%m-%d %H:%M} UTC)", "check the two times of this row")
+
+
 def read_appointment(r: _Reader, cells: Cells) -> None:
     row = _activity_base(r, cells, "meeting")
     guid = row["activity_id"]
     start = cells.time("scheduledstart", "actualstart", required=True)
     end = cells.time("scheduledend", "actualend")
+    _check_order(cells, start, end, "scheduledend")
     minutes = _minutes(cells, "actualdurationminutes", "scheduleddurationminutes")
     if minutes is None and start and end:
         minutes = (end - start).total_seconds() / 60
@@ -411,6 +418,7 @@ def read_phonecall(r: _Reader, cells: Cells) -> None:
     minutes = _minutes(cells, "actualdurationminutes", "scheduleddurationminutes")
     start = cells.time("actualstart")
     end = cells.time("actualend")
+    _check_order(cells, start, end, "actualend")
     if start is None and end is not None and minutes is not None:
         start = end - dt.timedelta(minutes=minutes)
     start = start or end or cells.time("scheduledstart", "scheduledend", "createdon",

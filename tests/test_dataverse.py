@@ -474,3 +474,13 @@ def test_small_xml_export_with_nested_parties(tmp_path):
             ("c0000000-0000-0000-0000-000000000001", "to")]
     assert con.execute("SELECT name, side FROM people ORDER BY name").fetchall() == [
         ("Ann Archer", "them"), ("Sam Seller", "us")]
+
+
+def test_meeting_that_ends_before_it_starts_is_invalid(tmp_path):
+    (tmp_path / "appointment.csv").write_text(
+        "activityid,subject,scheduledstart,scheduledend,statecode\n"
+        "ad000000-0000-0000-0000-00000000000a,A,2024-01-02T10:00:00Z,2024-01-02T09:00:00Z,1\n")
+    con = store.connect(tmp_path / "o.duckdb")
+    with pytest.raises(ImportProblem) as caught:
+        run_import(con, [tmp_path / "appointment.csv"])
+    assert [(p.row, p.column) for p in caught.value.problems] == [(2, "scheduledend")]
