@@ -134,7 +134,11 @@ class _Reader:
         for number, event in enumerate(calendar.walk("VEVENT"), start=1):
             self.out.batch.rows_read += 1
             uid = str(event.get("UID", "")).strip()
-            if uid and (event.get("RRULE") or event.get("RDATE") or event.get("RECURRENCE-ID")):
+            if event.get("RRULE") or event.get("RDATE") or event.get("RECURRENCE-ID"):
+                if not uid:  # a series with no UID gets one from its start and summary
+                    uid = stable_id("series", str(event.get("DTSTART", "")),
+                                    str(event.get("SUMMARY", "")))
+                    event["UID"] = uid
                 series.setdefault(uid, []).append(event)
             else:
                 singles.append((number, event))
