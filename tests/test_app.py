@@ -258,6 +258,18 @@ def test_as_of_and_window_come_from_the_link(small_db, monkeypatch):
     assert "The data end on" not in " ".join(texts(at.info))
 
 
+def test_a_link_with_a_bad_window_or_date_says_so_and_uses_the_defaults(small_db, monkeypatch):
+    at = run_page(small_db, monkeypatch, as_of="31/05/2001", days="7")
+    assert texts(at.sidebar.warning) == [
+        "The link's days='7' is not one of 30, 60, 90, 180, 365, all; the window below is "
+        "used instead.",
+        "The link's as_of='31/05/2001' is not a date like 2001-05-31; the date below is "
+        "used instead."]
+    assert "Figures as of 2001-05-30 23:59:59 UTC over the last 60 days." in \
+        at.caption[0].value
+    assert at.query_params["days"] == "60" and at.query_params["as_of"] == "2001-05-30"
+
+
 def test_changing_the_window_updates_figures_and_link(small_db, monkeypatch):
     at = run_page(small_db, monkeypatch, "pages/account.py", id="domain:acme.com",
                   as_of="2001-05-15")

@@ -236,12 +236,18 @@ def _write_as_of() -> None:
 
 def _controls(con: duckdb.DuckDBPyConnection) -> tuple[dt.datetime, int | None, str | None]:
     link_days = st.query_params.get("days")
+    if link_days is not None and link_days not in WINDOWS:
+        st.sidebar.warning(f"The link's days={link_days!r} is not one of "
+                           f"{', '.join(WINDOWS)}; the window below is used instead.")
     _sync("window", link_days in WINDOWS, link_days, "60")
     choice = st.sidebar.selectbox("Window", WINDOWS, format_func=window_label, key="window",
                                   on_change=_write_days)
     days = None if choice == "all" else int(choice)
     default_at, note = kpi.default_as_of(con, window_days=days or 60)
     link_day = _query_date(st.query_params.get("as_of"))
+    if link_day is None and st.query_params.get("as_of"):
+        st.sidebar.warning(f"The link's as_of={st.query_params['as_of']!r} is not a date "
+                           "like 2001-05-31; the date below is used instead.")
     _sync("as_of_day", link_day is not None, link_day, default_at.date())
     day = st.sidebar.date_input("As of", key="as_of_day", on_change=_write_as_of,
                                 min_value=dt.date(1970, 1, 1),
@@ -437,7 +443,7 @@ def record_from_link(record_type: str, list_page: str, current: View) -> dict | 
         status_line(current)
         st.info(f"No {record_type} chosen. Open one from the list; each {record_type} "
                 "has a link of its own.")
-        st.page_link(list_page, label=f"Go to the list", icon=":material/list:")
+        st.page_link(list_page, label="Go to the list", icon=":material/list:")
         return None
     try:
         return kpi.figures(current.con, record_type, record_id, as_of=current.as_of,
