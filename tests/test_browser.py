@@ -94,6 +94,12 @@ def _week_bars(daily: list[dict]) -> int:
 
 def test_first_start_builds_the_sample_and_lists_its_accounts(app, page):
     tab, console = page
+    assert not app["db"].exists()
+    tab.goto(app["url"])
+    # The first page run builds the database from the zip behind a progress bar.
+    tab.locator("[data-testid='stProgress']").wait_for()
+    assert "First start" in tab.text_content("[data-testid='stMain']")
+    browser.screenshot(tab, "first_start")
     _open(tab, app["url"], "Accounts")
     assert app["db"].exists()
     text = tab.text_content("[data-testid='stMain']")
