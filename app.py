@@ -11,6 +11,8 @@ pages = st.navigation([
     st.Page("pages/account.py", title="Account"),
     st.Page("pages/contact.py", title="Contact"),
     st.Page("pages/data.py", title="Data"),
+    st.Page("pages/upload.py", title="Upload"),
+    st.Page("pages/settings.py", title="Settings"),
 ])
 with common.session():
     pages.run()

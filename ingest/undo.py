@@ -256,6 +256,13 @@ def _undo_table(con, import_id: int, table: str) -> dict[str, int]:
 
 
 def undoable(con: duckdb.DuckDBPyConnection) -> set[int]:
-    """Import ids that have a journal, so undo can restore what they changed."""
-    ensure_table(con)
-    return {i for (i,) in con.execute(f"SELECT DISTINCT import_id FROM {JOURNAL}").fetchall()}
+    """Import ids that have a journal, so undo can restore what they changed.
+
+    Reads only, so it works on the app's read-only connection; a database
+    made before journals were kept has none.
+    """
+    try:
+        rows = con.execute(f"SELECT DISTINCT import_id FROM {JOURNAL}").fetchall()
+    except duckdb.CatalogException:
+        return set()
+    return {i for (i,) in rows}
