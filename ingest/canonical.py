@@ -260,6 +260,9 @@ def read(source: Source, options: ReadOptions) -> Batch:
     table = _parquet_table(source) if source.suffix == ".parquet" \
         else csvread.load_table(source)
     batch = Batch(source.name, "rapport " + table_name)
+    if options.progress:
+        options.progress(0.0, f"{source.name}: Rapport {table_name} table "
+                         f"({table.described}, {len(table.rows)} rows)")
     types = _column_types(table_name)
     required = _not_null(table_name)
     serial = table.encoding == "xlsx"

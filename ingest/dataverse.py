@@ -700,6 +700,9 @@ def _table_reader(spec: _TableSpec) -> Callable[[Source, ReadOptions], Batch]:
                 row=1, column=missing[0])
         reader = _new_batch(source, "dataverse " + spec.table, options,
                             serial=table.encoding == "xlsx")
+        if options.progress:
+            options.progress(0.0, f"{source.name}: Dataverse {spec.table} table "
+                             f"({table.described}, {len(table.rows)} rows)")
         for row in table.rows:
             spec.reader(reader, reader.cells(source.name, row))
         reader.batch.problems.extend(table.problems)
