@@ -62,9 +62,11 @@ with st.form("settings"):
     for n, field in enumerate(dataclasses.fields(settings_mod.Settings)):
         with grid[n % 2]:
             typed[field.name] = _widget(field, getattr(current, field.name))
-    submitted = st.form_submit_button("Save", type="primary")
+    # on_click keeps the request across a rerun of the page.
+    st.form_submit_button("Save", type="primary", on_click=st.session_state.__setitem__,
+                          args=("_settings_request", True))
 
-if submitted:
+if st.session_state.pop("_settings_request", False):
     changes = {name: value for name, value in typed.items()
                if value != getattr(current, name)}
     if not changes:

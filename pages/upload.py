@@ -35,6 +35,10 @@ def writable(path: Path):
         con.close()
 
 
+def _request(action) -> None:
+    st.session_state["_upload_request"] = action
+
+
 def _done(message: str, kind: str = "success") -> None:
     st.session_state["_upload_message"] = (kind, message)
     st.rerun()
@@ -171,7 +175,10 @@ if files:
                      "again.")
     can_import = upload.ready and (not len(problems) or
                                    (upload.row_problems and skip_invalid))
-    if st.button("Import", type="primary", disabled=not can_import, key="upload_import"):
+    # Actions go through on_click: the request survives a rerun of the page.
+    st.button("Import", type="primary", disabled=not can_import, key="upload_import",
+              on_click=_request, args=("import",))
+    if st.session_state.pop("_upload_request", None) == "import" and can_import:
         bar = st.progress(0.0, text="Importing")
         try:
             with writable(view.path) as con:
@@ -202,7 +209,10 @@ for row in history.head(50).itertuples():
     text.write(f"**{row.import_id}** · {row.file} · {row.layout} · {row.outcome} · "
                f"{row.rows_added} activities added · {row.started_at:%Y-%m-%d %H:%M} UTC")
     if row.outcome == "imported" and row.import_id in journaled:
-        if action.button("Undo", key=f"undo_{row.import_id}"):
+        action.button("Undo", key=f"undo_{row.import_id}", on_click=_request,
+                      args=(("undo", int(row.import_id)),))
+        if st.session_state.get("_upload_request") == ("undo", int(row.import_id)):
+            st.session_state.pop("_upload_request")
             try:
                 with writable(view.path) as con:
                     counts = undo.undo_import(con, int(row.import_id))
