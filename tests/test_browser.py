@@ -137,6 +137,7 @@ def test_account_page_of_the_top_enron_account_matches_the_command_line(app, pag
     assert fig["entity"]["id"] == top.account_id
 
     # Interactions by type and side: the page's table against the command line.
+    tab.locator("[data-testid='stTable']").wait_for()
     rows = tab.locator("[data-testid='stTable'] tbody tr")
     shown = {rows.nth(i).locator("th, td").nth(0).inner_text().strip():
              [int(rows.nth(i).locator("td").nth(j).inner_text()) for j in (-2, -1)]
@@ -192,8 +193,9 @@ def test_most_contacted_person_opens_the_contact_page(app, page):
 def test_data_page_lists_the_sample_import(app, page):
     tab, console = page
     _open(tab, f"{app['url']}/data", "Data")
-    text = tab.text_content("[data-testid='stMain']")
-    assert "Activities (e-mails, meetings, calls, tasks)" in text
+    counts = tab.locator("[data-testid='stTable']")
+    counts.wait_for()
+    assert "Activities (e-mails, meetings, calls, tasks)" in counts.text_content()
     file_cell = tab.locator("[data-testid='stDataFrame']").first.locator(
         "[data-testid='glide-cell-1-0']")
     file_cell.wait_for(state="attached")
