@@ -96,7 +96,7 @@ if files:
         cache.clear()
         with st.spinner("Reading the files"):
             cache[cache_key] = staging.stage(paths, options)
-    upload = cache[cache_key]
+    upload = staging.Upload(list(cache[cache_key].parts))  # mapped parts replace copies
 
     # --- the column-mapping step for tables of unknown layout --------------
     saved_mappings = load_mappings(view.con)
@@ -130,7 +130,7 @@ if files:
                                key=f"map_{i}_unit")
             date_order = c.selectbox("Date order", ("decide from the file", *DATE_ORDERS),
                                      key=f"map_{i}_order")
-            regarding = d.selectbox("Regarding is a", REGARDING_TYPES, key=f"map_{i}_regarding")
+            regarding = d.selectbox("Regarding is a", REGARDING_TYPES, key=f"map_{i}_regarding_type")
             name = st.text_input("Save this mapping as (leave empty not to save)",
                                  key=f"map_{i}_name")
             mapping = Mapping(name=name.strip(), columns=columns,
