@@ -2,7 +2,8 @@
 
 tests/data/dataverse_small holds one CSV per Dataverse table: systemuser
 (plain UTF-8), account (UTF-8 with a byte-order mark), contact (semicolons,
-Windows-1252), email, appointment, phonecall, task and activityparty.
+Windows-1252), lead, opportunity, email, appointment, phonecall, task and
+activityparty.
 
 Our users: Sam Seller (sam@ourco.com) and Uma Usher (uma@ourco.com).
 Contoso Ltd (account bbbbbbbb-...-01, www.contoso.com): Ann and Ben by
@@ -20,6 +21,7 @@ window is (2024-05-01 12:00, 2024-06-30 12:00]:
 | M1  | 2024-05-20 15:00  | Sam organizes; Ann, Ben     | completed | meeting by us            |
 | E3  | 2024-06-01 14:00  | Uma -> Ben, cc Ann          | sent      | email by us              |
 | P1  | 2024-06-03 11:00  | Sam calls Dee (outgoing)    | completed | call by us               |
+| E10 | 2024-06-05 10:00  | Sam -> lena@tailspin (lead) | sent      | not Contoso              |
 | E7  | 2024-06-15 13:00  | zoe@contoso.com -> Sam      | received  | email by them            |
 | M4  | 2024-06-20 09:00  | Ann organizes; Sam          | completed | meeting by them          |
 | E8  | 2024-06-22 09:00  | Sam -> zoe, cc Ann (+02:00) | sent      | email by us              |
@@ -115,6 +117,8 @@ def test_each_file_is_recognised_by_its_header():
         "appointment.csv": "dataverse appointment",
         "contact.csv": "dataverse contact",
         "email.csv": "dataverse email",
+        "lead.csv": "dataverse lead",
+        "opportunity.csv": "dataverse opportunity",
         "phonecall.csv": "dataverse phonecall",
         "systemuser.csv": "dataverse systemuser",
         "task.csv": "dataverse task",
@@ -219,6 +223,38 @@ def test_email_exported_twice_is_one_activity(con):
                         [E(21), E(22)]) == 0
 
 
+def test_opportunities_and_leads(con):
+    opportunities = con.execute(
+        "SELECT opportunity_id[-1:], name, account_id[-1:], contact_id[-1:], owner_id[-1:], "
+        "state, amount, created_at, closed_at FROM opportunities ORDER BY 1").fetchall()
+    assert opportunities == [
+        # open: the estimated value; won ("Won" as a label): the actual value;
+        # lost: the estimated value. Only closed deals have a close date.
+        ("1", "Contoso expansion", "1", "1", "1", "open", 50000.0,
+         dt.datetime(2024, 5, 15), None),
+        ("2", "Contoso pilot", "1", "2", "2", "won", 11500.5,
+         dt.datetime(2024, 1, 10), dt.datetime(2024, 3, 1)),
+        ("3", "Fabrikam bid", "2", "4", "1", "lost", 80000.0,
+         dt.datetime(2024, 2, 1), dt.datetime(2024, 4, 15)),
+    ]
+    assert con.execute("SELECT opportunity_id[-1:], person_id[-1:], role "
+                       "FROM opportunity_members ORDER BY 1").fetchall() == [
+        ("1", "1", "customer"), ("2", "2", "customer"), ("3", "4", "customer")]
+    assert con.execute("SELECT name, email, company, owner_id[-1:], state FROM leads "
+                       "ORDER BY 1").fetchall() == [
+        ("Lena Lead", "lena@tailspin.example", "Tailspin Toys", "1", "open"),
+        ("Quinn Quill", "quinn@northwind.example", "Northwind", "2", "qualified")]
+    # Lena: Sam (her owner) wrote to her address once (E10).
+    lena = kpi.figures(con, "lead", "Lena Lead", as_of=AS_OF, days=60)
+    assert lena["interactions"]["emails"] == {"by_us": 1, "by_them": 0}
+    # Contoso expansion (owner Sam, contact Ann, created 05-15): M1, E8 by us and
+    # M4 by them; E1 and E2 predate it and Uma's E3 is not the owner's.
+    deal = kpi.figures(con, "opportunity", "Contoso expansion", as_of=AS_OF, days=60)
+    assert deal["interactions"] == {"emails": {"by_us": 1, "by_them": 0},
+                                    "meetings": {"by_us": 1, "by_them": 1},
+                                    "calls": {"by_us": 0, "by_them": 0}}
+
+
 def test_what_the_rows_become(con):
     row = con.execute(
         "SELECT type, start_at, end_at, duration_minutes, state, direction, initiator_id, "
@@ -315,7 +351,7 @@ def test_bad_date_is_a_problem_of_its_row_and_skip_invalid_stores_the_rest(tmp_p
 
     results = run_import(con, [folder], skip_invalid=True)
     email = next(r for r in results if r.file.endswith("email.csv"))
-    assert (email.rows_read, email.rows_skipped, email.rows_added) == (10, 1, 9)
+    assert (email.rows_read, email.rows_skipped, email.rows_added) == (11, 1, 10)
     # E2's second export still brings the message; the figures are unchanged.
     assert contoso(con)["interactions"]["emails"] == {"by_us": 3, "by_them": 2}
     stored = store.scalar(con, "SELECT problems FROM imports WHERE file LIKE '%email.csv'")
