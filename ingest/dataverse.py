@@ -721,12 +721,29 @@ XML_ENTITIES = {"systemuser": read_systemuser, "account": read_account,
                 "activityparty": read_activityparty}
 
 
+def _folder_exports(folder) -> list:
+    """data.xml in *folder*, else the data.xml of each of its subfolders."""
+    here = folder / "data.xml"
+    if here.is_file():
+        return [here]
+    return sorted(p / "data.xml" for p in folder.iterdir()
+                  if p.is_dir() and (p / "data.xml").is_file())
+
+
+def _xml_files(source: Source) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every data.xml a folder source holds, else of the source."""
+    if source.path.is_dir():
+        return [(str(p), p.read_bytes()) for p in _folder_exports(source.path)]
+    data = _xml_bytes(source)
+    return [(source.name, data)] if data is not None else []
+
+
 def _xml_bytes(source: Source) -> bytes | None:
     """The data.xml of *source* (the file, its folder or its .zip), or None."""
     try:
         if source.path.is_dir():
-            target = source.path / "data.xml"
-            return target.read_bytes() if target.is_file() else None
+            found = _folder_exports(source.path)
+            return found[0].read_bytes() if found else None
         if source.member is None and zipfile.is_zipfile(source.path):
             with zipfile.ZipFile(source.path) as archive:
                 names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "data.xml"]
@@ -834,22 +851,24 @@ def _xml_records(data: bytes, file: str):
 
 
 def read_xml(source: Source, options: ReadOptions) -> Batch:
-    data = _xml_bytes(source)
-    if data is None:
+    files = _xml_files(source)
+    if not files:
         raise file_error(source.name, "no data.xml found",
                          "import the data.xml of a Configuration Migration Tool export")
     reader = _new_batch(source, "dataverse data.xml", options)
     counts: dict[str, int] = {}
-    for entity, number, values, parties in _xml_records(data, source.name):
-        read = XML_ENTITIES.get(entity)
-        counts[entity] = counts.get(entity, 0) + 1
-        if read is None:
-            continue
-        label = f"{source.name} [{entity}]"
-        reader.batch.rows_read += 1
-        read(reader, reader.cells(label, Row(number, values)))
-        for party in parties:
-            read_activityparty(reader, reader.cells(label + " activityparty", Row(number, party)))
+    for name, data in files:
+        for entity, number, values, parties in _xml_records(data, name):
+            read = XML_ENTITIES.get(entity)
+            counts[entity] = counts.get(entity, 0) + 1
+            if read is None:
+                continue
+            label = f"{name} [{entity}]"
+            reader.batch.rows_read += 1
+            read(reader, reader.cells(label, Row(number, values)))
+            for party in parties:
+                read_activityparty(reader, reader.cells(label + " activityparty",
+                                                        Row(number, party)))
     if not any(counts.get(name) for name in XML_ENTITIES):
         found = ", ".join(sorted(counts)) or "no records"
         raise file_error(source.name, f"the data.xml holds none of the tables Rapport reads "

@@ -448,6 +448,16 @@ def test_cmt_sample_imports(tmp_path):
     assert roles == {"organizer": 4, "required": 7}
 
 
+@pytest.mark.skipif(not SAMPLE.exists(), reason="the shared Dataverse sample is not here")
+def test_folder_of_several_cmt_exports_is_one_source(tmp_path):
+    con = store.connect(tmp_path / "both.duckdb")
+    [result] = run_import(con, [SAMPLE])
+    # hied: 7 meetings and 3 dated tasks; k12: 3 meetings and 6 of its 8 tasks.
+    assert (result.layout, result.rows_added) == ("dataverse data.xml", 19)
+    assert con.execute("SELECT type, count(*) FROM activities GROUP BY ALL ORDER BY ALL"
+                       ).fetchall() == [("meeting", 10), ("task", 9)]
+
+
 def test_xml_with_entities_is_refused(tmp_path):
     bomb = tmp_path / "data.xml"
     bomb.write_text('<?xml version="1.0"?>\n<!DOCTYPE entities [<!ENTITY a "aaaaaaaaaa">'
