@@ -386,10 +386,14 @@ class Pseudonyms:
     def row(self, table: str, row: dict) -> dict:
         row = dict(row)
         if table == "accounts":
-            row["name"] = (f"Account {self.tag('domain', people.registrable_domain(row['domain']) or row['domain'])}"
-                           if row.get("domain") and row.get("name")
-                           else self.name("account", row.get("name"), "Account"))
-            row["domain"] = self.domain(row.get("domain"))
+            domain = row.get("domain")
+            if domain and row.get("name"):
+                # The same hash as the pseudonymous domain: acct-<hash>.example.
+                registrable = people.registrable_domain(domain) or domain
+                row["name"] = f"Account {self.tag('domain', registrable)}"
+            else:
+                row["name"] = self.name("account", row.get("name"), "Account")
+            row["domain"] = self.domain(domain)
             row["account_id"] = self.account_id(row["account_id"])
             row["parent_id"] = self.account_id(row.get("parent_id"))
         elif table == "people":

@@ -405,6 +405,23 @@ def test_web_api_headers_and_labels(tmp_path):
          "bbbbbbbb-0000-0000-0000-000000000001")]
 
 
+def test_activities_of_several_types_in_one_file(tmp_path):
+    (tmp_path / "activities.csv").write_text(
+        "activityid,activitytypecode,subject,directioncode,statecode,senton,scheduledstart,"
+        "scheduledend,messageid\n"
+        "0a000000-0000-0000-0000-000000000001,email,Mail,1,1,2024-01-02T10:00:00Z,,,<x@y.z>\n"
+        "0a000000-0000-0000-0000-000000000002,appointment,Meet,,1,,2024-01-03T10:00:00Z,"
+        "2024-01-03T10:45:00Z,\n"
+        "0a000000-0000-0000-0000-000000000003,fax,Ignored,,1,,,,\n")
+    assert detect(expand(tmp_path / "activities.csv")[0]).name == "dataverse activitypointer"
+    con = store.connect(tmp_path / "p.duckdb")
+    run_import(con, [tmp_path / "activities.csv"])
+    assert con.execute("SELECT activity_id, type, state, duration_minutes FROM activities "
+                       "ORDER BY 1").fetchall() == [
+        ("0a000000-0000-0000-0000-000000000002", "meeting", "completed", 45.0),
+        ("msg:x@y.z", "email", "completed", None)]
+
+
 def test_unknown_state_code_is_a_row_problem(tmp_path):
     (tmp_path / "appointment.csv").write_text(
         "activityid,subject,scheduledstart,scheduledend,statecode\n"
