@@ -3,8 +3,8 @@ table layout shares.
 
 A user maps the columns of an unknown export to the canonical fields (type,
 time, direction, from, to, duration, subject, regarding), sees the first
-rows as they will be stored, and may save the mapping by name; a saved
-mapping is kept in the ``settings`` table under the key ``mapping:<name>``.
+rows as they will be stored, and may save the mapping by name; saved
+mappings are kept in the ``mappings`` table.
 
 The shared parts are used by the call-log, Salesforce, HubSpot and
 calendar readers as well:
@@ -502,7 +502,6 @@ FIELD_HELP = {
     "subject": "subject or title",
     "regarding": "the CRM record it is about (an account, contact, lead or opportunity id)",
 }
-SETTINGS_PREFIX = "mapping:"
 REGARDING_TYPES = ("account", "contact", "lead", "opportunity")
 _GUESSES = {
     "type": ("type", "typ", "activity type", "kind", "art", "activitytype", "channel"),
@@ -590,19 +589,21 @@ def guess_mapping(columns: list[str], name: str = "") -> Mapping:
 def save_mapping(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> None:
     if not mapping.name.strip():
         raise ValueError("give the mapping a name, e.g. 'Our CRM activity report'")
-    con.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                [SETTINGS_PREFIX + mapping.name.strip(), mapping.to_json()])
+    con.execute("INSERT OR REPLACE INTO mappings VALUES (?, ?)",
+                [mapping.name.strip(), mapping.to_json()])
 
 
 def load_mappings(con: duckdb.DuckDBPyConnection) -> dict[str, Mapping]:
-    """Every saved mapping by name."""
-    rows = con.execute("SELECT key, value FROM settings WHERE key LIKE ? ORDER BY key",
-                       [SETTINGS_PREFIX + "%"]).fetchall()
-    return {key[len(SETTINGS_PREFIX):]: Mapping.from_json(value) for key, value in rows}
+    """Every saved mapping by name (none in a database made before mappings were kept)."""
+    try:
+        rows = con.execute("SELECT name, mapping FROM mappings ORDER BY name").fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {name: Mapping.from_json(value) for name, value in rows}
 
 
 def delete_mapping(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute("DELETE FROM settings WHERE key = ?", [SETTINGS_PREFIX + name])
+    con.execute("DELETE FROM mappings WHERE name = ?", [name])
 
 
 def matching_mappings(con: duckdb.DuckDBPyConnection, columns: list[str]) -> list[str]:

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 JOURNAL = "import_journal"
 # Bookkeeping tables: never journaled, undo handles them itself.
-NOT_JOURNALED = {"imports", "settings", "meta", "activity_sources", JOURNAL}
+NOT_JOURNALED = {"imports", "settings", "meta", "mappings", "activity_sources", JOURNAL}
 # Columns derived by people.classify(); recomputed after an undo, never compared.
 DERIVED = {"people": {"person_key", "side", "account_id"}}
 

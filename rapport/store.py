@@ -141,6 +141,7 @@ TABLES: dict[str, str] = {
         before      VARCHAR,
         PRIMARY KEY (import_id, table_name, key)
     """,
+    "mappings": "name VARCHAR PRIMARY KEY, mapping VARCHAR NOT NULL",  # ingest/mapping.py
     "settings": """
         key    VARCHAR PRIMARY KEY,
         value  VARCHAR NOT NULL

@@ -116,8 +116,7 @@ def test_an_unknown_layout_opens_the_mapping_step_and_saves_the_mapping(empty_db
     at.button(key="upload_import").click().run()
     assert not at.exception
     assert count(empty_db, "SELECT count(*) FROM activities") == [(3,)]
-    assert count(empty_db, "SELECT key FROM settings WHERE key LIKE 'mapping:%'") == \
-        [("mapping:Kundenexport",)]
+    assert count(empty_db, "SELECT name FROM mappings") == [("Kundenexport",)]
 
 
 def test_the_settings_page_saves_checks_and_reclassifies(empty_db, monkeypatch):
