@@ -3,13 +3,14 @@
 import streamlit as st
 
 import kpi
-from views import common
+from views import common, widgets
 
 view = common.view()
 fig = common.record_from_link("account", "pages/accounts.py", view)
 if fig is None:
     st.stop()
 common.show_figures(fig, view)
+widgets.show_relationship(fig, view)
 
 st.subheader("Contacts")
 contacts = kpi.list_contacts(view.con, account_id=fig["entity"]["id"], as_of=view.as_of,

@@ -3,13 +3,14 @@
 import streamlit as st
 
 import kpi
-from views import common
+from views import common, widgets
 
 view = common.view()
 fig = common.record_from_link("contact", "pages/accounts.py", view)
 if fig is None:
     st.stop()
 common.show_figures(fig, view)
+widgets.show_relationship(fig, view)
 
 entity = fig["entity"]
 found = kpi.list_contacts(view.con, search=entity["id"], as_of=view.as_of, days=view.days)

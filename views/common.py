@@ -490,3 +490,31 @@ def skipped_rows(history) -> list[dict]:
                                  f"{len(problems)} rows skipped",
                         "rows": pd.DataFrame(problems)})
     return out
+
+
+# --- the pickers of leads and opportunities -----------------------------
+
+def record_list(record_type: str, current: View) -> None:
+    """A searchable list of leads or opportunities, each linking to its page."""
+    plural = {"lead": "Leads", "opportunity": "Opportunities"}[record_type]
+    st.title(plural)
+    status_line(current)
+    search = st.text_input(f"Search {plural.lower()}", placeholder="name or id")
+    records = kpi.list_records(current.con, record_type, search=search or None)
+    if records.empty:
+        if search:
+            st.info(f"No {record_type} matches \"{search}\".")
+        else:
+            st.info(f"There are no {plural.lower()} yet: they come from CRM exports "
+                    "(Dataverse, Salesforce, HubSpot) and from the pipeline workspace.")
+        return
+    st.write(f"{len(records):,} {plural.lower()} shown (up to 500; search to narrow).")
+    records.insert(0, "link", record_urls(record_type, records, "id", "name", current))
+    st.dataframe(
+        records.drop(columns=["id", "name"]),
+        hide_index=True,
+        column_config={
+            "link": st.column_config.LinkColumn(record_type.title(), display_text=LINK_NAME),
+            "state": "State",
+        },
+    )

@@ -1,0 +1,18 @@
+"""Opportunity: its figures and its similar won deals (?id=), or the list."""
+
+import streamlit as st
+
+import similarity
+from views import common, widgets
+
+view = common.view()
+if not st.query_params.get("id"):
+    common.record_list("opportunity", view)
+    st.stop()
+fig = common.record_from_link("opportunity", "pages/opportunity.py", view)
+if fig is None:
+    st.stop()
+common.show_figures(fig, view)
+widgets.show_similar_deals(
+    similarity.similar_won_deals(view.con, fig["entity"]["id"], as_of=view.as_of), view)
+widgets.show_relationship(fig, view)
