@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest import csvread
-from ingest.base import Batch, Problem, file_error
+from ingest.base import Batch, file_error
 from ingest.csvread import Cells, Row
 from ingest.layouts import Layout, ReadOptions
 from ingest.sources import Source
@@ -784,9 +784,6 @@ def _sniff_xml(source: Source) -> bool:
     return _looks_like_cmt(source.head(65536))
 
 
-_TYPE_FIELD = dict(_TYPE_COLUMN)
-
-
 def _field_values(element, values: dict[str, str]) -> None:
     name = (element.get("name") or "").lower()
     if not name:
@@ -794,7 +791,7 @@ def _field_values(element, values: dict[str, str]) -> None:
     values[name] = element.get("value") or ""
     entity = element.get("lookupentity")
     if entity:
-        values[_TYPE_FIELD.get(name, name + "type")] = entity
+        values[_TYPE_COLUMN.get(name, name + "type")] = entity
     label = element.get("lookupentityname")
     if label:
         values[name + "name"] = label
@@ -890,4 +887,4 @@ LAYOUTS = [
 ]
 
 
-__all__ = ["LAYOUTS", "SPECS", "crm_id", "canonical_column", "Problem"]
+__all__ = ["LAYOUTS", "SPECS", "canonical_column", "crm_id"]
