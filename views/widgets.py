@@ -36,7 +36,7 @@ def health_factors_chart(health: dict) -> alt.Chart:
                  alt.Tooltip("max_points:Q", title="of"),
                  alt.Tooltip("share:Q", format=".0%", title="share of the score")],
     )
-    return (room + points).properties(height=40 * len(frame) + 20)
+    return (room + points).properties(title="Health factors", height=40 * len(frame) + 20)
 
 
 def show_health(fig: dict) -> None:
