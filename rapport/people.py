@@ -31,6 +31,10 @@ FREEMAIL = frozenset(
     """.split()
 )
 
+# Shared hosts where each customer has a name of its own below the domain.
+TENANT_DOMAINS = frozenset({"onmicrosoft.com", "mail.onmicrosoft.com", "sharepoint.com",
+                            "my.salesforce.com", "hubspot.com"})
+
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -68,7 +72,11 @@ def registrable_domain(domain: str | None) -> str | None:
     domain = domain.lower().strip().rstrip(".")
     if domain.startswith("www."):
         domain = domain[4:]
-    return _psl().privatesuffix(domain) or domain
+    found = _psl().privatesuffix(domain) or domain
+    if found in TENANT_DOMAINS and domain != found:
+        # contoso.onmicrosoft.com is Contoso's own, not one account for all tenants.
+        found = domain[: -len(found) - 1].rsplit(".", 1)[-1] + "." + found
+    return found
 
 
 def domain_from_url(url: str | None) -> str | None:

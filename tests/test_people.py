@@ -142,3 +142,12 @@ def test_failure_inside_the_transaction_rolls_everything_back(tmp_path):
     with pytest.raises(Exception):
         write_batches(con, [good, bad])
     assert store.table_counts(con) == before
+
+
+def test_tenant_domains_keep_the_tenant():
+    from rapport.people import registrable_domain
+
+    assert registrable_domain("contoso.onmicrosoft.com") == "contoso.onmicrosoft.com"
+    assert registrable_domain("eu.contoso.onmicrosoft.com") == "contoso.onmicrosoft.com"
+    assert registrable_domain("onmicrosoft.com") == "onmicrosoft.com"
+    assert registrable_domain("gen.pge.com") == "pge.com"
