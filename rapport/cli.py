@@ -123,6 +123,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    from similarity import similar_won_deals
+
+    con = store.connect(args.db, read_only=True)
+    try:
+        result = similar_won_deals(con, args.key, k=args.k, as_of=args.as_of)
+    except LookupError as exc:
+        print(f"rapport similar: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_LOOKUP
+    except ValueError as exc:
+        print(f"rapport similar: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    deal = result["opportunity"]
+    print(f"Opportunity: {deal['name']} ({deal['id']}), {deal['state']} as of {result['as_of']}")
+    if result["message"]:
+        print(f"  {result['message']}")
+    for n in result["neighbours"]:
+        print(f"  {n['distance']:6.2f}  {n['name']} ({n['id']}), won {n['closed_at'][:10]}: "
+              f"{'; '.join(n['reasons'])}")
+    for sentence in result["differences"]:
+        print(f"  {sentence}")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     from kpi import materialize
     from rapport import people
@@ -198,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=parse_days, default=60, metavar="N|all",
                    help="window length in days, or 'all' (default 60)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("similar", parents=[common],
+                       help="the won deals most like one opportunity")
+    p.add_argument("key", help="the opportunity's id, or its name when unique")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("-k", type=int, metavar="N",
+                   help="how many similar deals (default: the similar_k setting, 5)")
+    p.add_argument("--as-of", type=parse_as_of, metavar="T",
+                   help="ISO-8601 time (default: now, or the end of the data)")
+    p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("settings", parents=[common], help="show or change a setting")
     p.add_argument("action", nargs="?", choices=["show", "set"], default="show")
