@@ -8,6 +8,7 @@ st.set_page_config(page_title="Rapport", layout="wide")
 
 pages = st.navigation([
     st.Page("pages/accounts.py", title="Accounts", default=True),
+    st.Page("pages/overview.py", title="Overview"),
     st.Page("pages/account.py", title="Account"),
     st.Page("pages/contact.py", title="Contact"),
     st.Page("pages/lead.py", title="Leads"),

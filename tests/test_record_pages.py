@@ -70,3 +70,13 @@ def test_opportunity_list_page(db, monkeypatch):
     at = run_page(db, monkeypatch, "pages/opportunity.py")
     assert texts(at.title) == ["Opportunities"]
     assert len(at.dataframe[0].value) == 7
+
+
+def test_overview_page_ranks_open_opportunities_and_accounts(db, monkeypatch):
+    at = run_page(db, monkeypatch, "pages/overview.py", as_of="2024-03-01", days="60")
+    assert texts(at.title) == ["Overview"]
+    opportunities = at.dataframe[0].value
+    assert len(opportunities) == 1 and opportunities["owner"].tolist() == ["Uma Owner"]
+    accounts = at.dataframe[1].value
+    assert len(accounts) == 2
+    assert any(t.startswith("1 open opportunities:") for t in texts(at.markdown))

@@ -518,3 +518,10 @@ def record_list(record_type: str, current: View) -> None:
             "state": "State",
         },
     )
+
+
+def settings(current: View):
+    """The settings in force for the page's database."""
+    from rapport import settings as settings_mod
+
+    return settings_mod.load(current.con)
