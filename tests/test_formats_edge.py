@@ -125,3 +125,42 @@ def test_one_message_in_a_sent_folder_and_a_shared_mailbox_is_one_email(con, tmp
     rows = con.execute("SELECT count(*) FROM activity_sources WHERE activity_id = "
                        "'msg:proposal-7@ourco.com'").fetchall()
     assert rows == [(2,)]
+
+
+def test_a_workbook_sheet_reads_like_a_csv_file(con, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Caller", "Callee", "Start", "Duration (min)"])
+    sheet.append(["0301234567", "cara@contoso.com", dt.datetime(2024, 1, 5, 10, 0), 12.5])
+    path = tmp_path / "calls.xlsx"
+    book.save(path)
+    (result,) = run_import(con, [path])
+    assert (result.layout, result.rows_added) == ("call log", 1)
+    rows = con.execute("SELECT start_at, duration_minutes, initiator_id FROM activities"
+                       ).fetchall()
+    assert rows == [(dt.datetime(2024, 1, 5, 10), 12.5, "tel:0301234567")]  # zero kept
+
+
+def test_a_workbook_declaring_xml_entities_is_refused_unread(con, tmp_path):
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["Caller", "Callee", "Start", "Duration"])
+    plain = tmp_path / "plain.xlsx"
+    book.save(plain)
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(bomb, "w") as out:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                data = (b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+                        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>' + data)
+            out.writestr(name, data)
+    before = store.table_counts(con)
+    with pytest.raises(ImportProblem, match="declares XML entities"):
+        run_import(con, [bomb])
+    assert store.table_counts(con) == before
