@@ -341,3 +341,20 @@ def test_features_of_one_deal_by_hand(tmp_path):
     assert row["wait_hours_us"] == pytest.approx(24 + 20)
     assert (row["product"], row["industry"], row["employees"], row["region"]) == \
         ("GTX", "retail", 500.0, "East")
+
+
+def test_the_command_line_prints_the_answer_as_json(shop, tmp_path, capsys):
+    import json
+
+    from rapport import cli
+
+    shop.close()
+    code = cli.main(["--db", str(tmp_path / "shop.duckdb"), "similar", "open-1", "--json",
+                     "-k", "2", "--as-of", "2020-06-30"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["as_of"] == "2020-06-30T23:59:59Z" and result["k"] == 2
+    assert sorted(n["id"] for n in result["neighbours"]) == ["won-0", "won-1"]
+    code = cli.main(["--db", str(tmp_path / "shop.duckdb"), "similar", "no-such-deal"])
+    assert code == cli.EXIT_LOOKUP
+    assert "no opportunity matches 'no-such-deal'" in capsys.readouterr().err
