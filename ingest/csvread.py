@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,13 @@ BINARY_SIGNATURES = (
     (b"SQLite format 3", "an SQLite database"),
 )
 MAX_HEADER_BYTES = 1 << 16
+# Python's csv module refuses cells over 128 KB; a Dataverse e-mail's
+# description (its body, never stored) is often longer. Cells up to this size
+# are read; the file as a whole is in memory anyway.
+MAX_CELL_BYTES = 256 * 1024 * 1024
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_BYTES))
+# The largest whole number a count column holds (activities.opens is INTEGER).
+MAX_INTEGER = 2**31 - 1
 
 
 @dataclass
@@ -102,14 +110,16 @@ def decode(data: bytes, file: str) -> tuple[str, str]:
         encoding, body = "utf-8", data
     what = _binary_reason(body)
     if what:
-        raise file_error(file, f"this is {what}, not a CSV text file",
-                         "open it in its program and save or export it as CSV (UTF-8)")
+        fix = ("unpack it and import the files it holds" if "archive" in what
+               else "open it in its program and save or export it as CSV (UTF-8)")
+        raise file_error(file, f"this is {what}, not a CSV text file", fix)
     if b"\x00" in body:
         at = body.index(b"\x00")
-        raise file_error(file, f"the file holds NUL bytes (the first at byte {at}), "
-                         "so it is binary data rather than CSV text",
+        line = body.count(b"\n", 0, at) + 1
+        raise file_error(file, f"the file holds NUL bytes (the first at byte {at}, on line "
+                         f"{line}), so it is binary data rather than CSV text",
                          "export the table again as CSV (UTF-8); if it came from Excel, "
-                         "use 'CSV UTF-8 (comma delimited)'")
+                         "use 'CSV UTF-8 (comma delimited)'", row=line)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -558,15 +568,24 @@ class Cells:
                 len(value.split(",")[1]) != 3 else value.replace(",", "")
         value = re.sub(r"^[^\d+\-.]+", "", value)  # a currency sign in front
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
-            self.problem(name, f"{self._cell(column)[1].strip()!r} is not a number",
+            number = math.nan
+        if not math.isfinite(number):  # 1e400 reads as infinity
+            self.problem(name, f"{self._cell(column)[1].strip()[:40]!r} is not a number",
                          "write a plain number such as 1234.5")
             return None
+        return number
 
     def integer(self, column: str) -> int | None:
         value = self.number(column)
         if value is None:
+            return None
+        if abs(value) > MAX_INTEGER:
+            name, text = self._cell(column)
+            self.problem(name, f"{text.strip()[:40]!r} is too large for a count "
+                         f"(at most {MAX_INTEGER:,})", "write the real number, or leave "
+                         "the cell empty")
             return None
         return int(round(value))
 

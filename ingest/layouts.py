@@ -67,12 +67,31 @@ def detect(source: Source) -> Layout:
     for layout in layouts():
         if layout.sniff(source):
             return layout
+    _why_unreadable(source)
     names = ", ".join(layout.name for layout in layouts())
     raise file_error(
         source.name,
         "its content matches none of the layouts Rapport reads",
         f"Rapport reads: {names}. See docs/formats.md for the columns each needs",
     )
+
+
+def _why_unreadable(source: Source) -> None:
+    """Raise the specific reason a source no layout claims cannot be read, if
+    its bytes tell one: a workbook with entity declarations or one that is too
+    large, NUL bytes, a PDF or gzip file, broken UTF-16. Sniffing never raises,
+    so without this the user would only hear that no layout matched."""
+    if source.path.is_dir():
+        return
+    from ingest import csvread, xlsx
+
+    if xlsx.is_workbook(source):
+        xlsx.table_of(source)
+        return
+    head = source.head(csvread.MAX_HEADER_BYTES)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return  # an archive of files none of which is a layout's
+    csvread.decode(head, source.name)
 
 
 def read_all(paths: list[str | Path], options: ReadOptions) -> list[Batch]:

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.base import Batch, Problem, file_error
 from ingest.layouts import Layout, ReadOptions
-from ingest.sources import Source
+from ingest.sources import Source, check_member
 from rapport import people
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,13 @@ log = logging.getLogger(__name__)
 EARLIEST = dt.datetime(1990, 1, 1)
 PROGRESS_EVERY = 200
 MAX_HEADER_BYTES = 256 * 1024  # headers beyond this are cut off (bodies are never read)
+# Lines are read at most this long at a time, so a line of gigabytes (a body
+# without line ends, a hostile header) never sits in memory whole.
+LINE_BYTES = 64 * 1024
+# Messages read from one file, folder or archive at most: every message's rows
+# stay in memory until the import is written, so a bigger mailbox is refused
+# (clearly, and before memory runs out) and must be imported in parts.
+MAX_MESSAGES = 250_000
 SNIFF_FILES = 200  # files of a folder or archive looked at before giving up
 # Files that sit beside messages in a folder and are not messages themselves.
 SKIPPED_SUFFIXES = (".cats",)
@@ -78,7 +85,8 @@ def looks_like_message(head: bytes) -> bool:
     if not lines or not _HEADER_LINE.match(lines[0]):
         return False
     names = set()
-    complete = len(head) < 8192
+    # A header cut off by the end of the sniffed bytes (or of a truncated file) is fine.
+    complete = len(head) < 8192 and head.endswith((b"\n", b"\r"))
     for i, line in enumerate(lines):
         if not line.strip():
             break
@@ -142,8 +150,9 @@ def _sniff_folder(source: Source) -> bool:
                     head = handle.read(8192)
                 if looks_like_message(head) or looks_like_mbox(head):
                     return True
-    except (zipfile.BadZipFile, OSError, EOFError):
-        return True  # it is a damaged archive: read() says so, naming the file
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
+        # A damaged, encrypted or oddly compressed archive: read() says which.
+        return True
     return False
 
 
@@ -197,7 +206,9 @@ def _raw_headers(message: Message) -> dict[str, list[str]]:
     """Raw values by lower-case name, unfolded and with 8-bit bytes decoded."""
     found: dict[str, list[str]] = {}
     for name, value in message.raw_items():
-        found.setdefault(name.strip().lower(), []).append(_unfold(_unicode(str(value))))
+        # NUL bytes are never text; kept, they would make an export unreadable.
+        text = _unfold(_unicode(str(value))).replace("\x00", "")
+        found.setdefault(name.strip().lower(), []).append(text)
     return found
 
 
@@ -306,6 +317,13 @@ class _Reader:
     def tick(self, fraction: float | None = None) -> None:
         self.count += 1
         self.batch.rows_read += 1
+        if self.count > MAX_MESSAGES:
+            raise file_error(
+                self.source.name,
+                f"it holds more than {MAX_MESSAGES:,} messages, more than Rapport reads "
+                "from one mailbox in one import",
+                "split it into smaller mailboxes (for example one per year or per "
+                "person) and import them one after another")
         if self.options.progress and self.count % PROGRESS_EVERY == 0:
             if fraction is None:
                 fraction = self.count / self.total if self.total else 0.0
@@ -428,7 +446,7 @@ def read_headers(handle: IO[bytes]) -> bytes:
     """The header block of a message file: the bytes up to the first blank line."""
     lines = []
     size = 0
-    for line in handle:
+    for line in _lines(handle):
         if not line.strip():
             if lines:
                 break
@@ -442,6 +460,13 @@ def read_headers(handle: IO[bytes]) -> bytes:
     return b"".join(lines)
 
 
+def _lines(handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of *handle*, a line longer than LINE_BYTES in several pieces."""
+    if isinstance(handle, _Chain):
+        return iter(handle)
+    return iter(lambda: handle.readline(LINE_BYTES), b"")
+
+
 def iter_mbox(handle: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
     """(message number, header bytes, bytes read so far) of each message of an mbox.
 
@@ -453,12 +478,20 @@ def iter_mbox(handle: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
     header: list[bytes] | None = None
     in_header = False
     previous_blank = True
+    continued = False  # the previous piece was a long line's first part
     consumed = 0
     size = 0
-    for line in handle:
+    for line in _lines(handle):
         consumed += len(line)
         if consumed == len(line):
             line = line.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark
+        piece, continued = continued, not line.endswith(b"\n")
+        if piece:
+            previous_blank = False
+            if in_header and size <= MAX_HEADER_BYTES:
+                header.append(line)
+                size += len(line)
+            continue
         if line.startswith(b"From ") and previous_blank:
             if header is not None:
                 yield number, b"".join(header), consumed
@@ -538,7 +571,7 @@ class _Chain:
 
     def __iter__(self) -> Iterator[bytes]:
         pending = self.head
-        for line in self.handle:
+        for line in _lines(self.handle):
             if pending:
                 line, pending = pending + line, b""
                 for part in line.splitlines(keepends=True):
@@ -547,15 +580,6 @@ class _Chain:
             yield line
         if pending:
             yield from pending.splitlines(keepends=True)
-
-
-def _unsafe_member(name: str) -> bool:
-    posix = name.replace("\\", "/")
-    return (
-        posix.startswith("/")
-        or re.match(r"^[A-Za-z]:", posix) is not None
-        or ".." in posix.split("/")
-    )
 
 
 def read_folder(source: Source, options: ReadOptions) -> Batch:
@@ -583,19 +607,15 @@ def _read_zip(reader: _Reader) -> None:
         with zipfile.ZipFile(source.path) as archive:
             infos = [i for i in archive.infolist() if not i.is_dir()]
             for info in infos:
-                if _unsafe_member(info.filename):
-                    raise file_error(
-                        source.name,
-                        f"the archive member {info.filename!r} has an absolute path or "
-                        "'..' in its path",
-                        "re-create the archive with paths relative to its top folder",
-                        row=info.filename)
+                # Names, encryption, sizes and ratio, before a byte is inflated.
+                check_member(source.name, info, row=info.filename)
             infos = sorted((i for i in infos if not _skipped_name(i.filename)),
                            key=lambda i: i.filename)
             for n, info in enumerate(infos):
                 with archive.open(info) as handle:
                     _read_member(reader, info.filename, handle, n / max(len(infos), 1))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError,
+            NotImplementedError) as exc:
         raise file_error(source.name, f"the zip archive cannot be read ({exc})",
                          fix) from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,54 @@ from ingest.base import file_error
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
 MAX_MEMBER_BYTES = 2 * 1024**3  # an archive member larger than this is refused
+# A member that inflates more than this many times (and past RATIO_FLOOR bytes)
+# is a zip bomb, not an export: real tables and mail compress far less.
+MAX_RATIO = 200
+RATIO_FLOOR = 1024**2
+READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                    zipfile.ZIP_LZMA)
+
+
+def unsafe_member_name(name: str) -> bool:
+    """True for an archive member named by an absolute path or with '..' in it."""
+    posix = name.replace("\\", "/")
+    return (posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) is not None
+            or ".." in posix.split("/"))
+
+
+def check_member(file: str, info: zipfile.ZipInfo, row=None) -> None:
+    """Refuse an archive member before a byte of it is inflated.
+
+    Its sizes come from the archive's directory; zipfile stops inflating at the
+    declared size, so a member cannot expand beyond what is checked here.
+    """
+    name = info.filename
+    if unsafe_member_name(name):
+        raise file_error(file, f"the archive member {name!r} has an absolute path or "
+                         "'..' in its path", "re-create the archive with paths relative "
+                         "to its top folder", row=row)
+    if info.flag_bits & 0x1:
+        raise file_error(file, f"the archive member {name!r} is encrypted",
+                         "unpack the archive with its password and import the unpacked "
+                         "files, or make a zip without a password", row=row)
+    if info.compress_type not in READABLE_METHODS:
+        raise file_error(file, f"the archive member {name!r} is compressed with a method "
+                         f"Rapport cannot read (zip method {info.compress_type})",
+                         "re-create the archive with ordinary (deflate) compression, or "
+                         "unpack it and import the files", row=row)
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise file_error(file, f"the archive member {name!r} would expand to "
+                         f"{info.file_size:,} bytes, more than the {MAX_MEMBER_BYTES:,} "
+                         "Rapport reads from one member",
+                         "unpack the archive and import the file itself", row=row)
+    if info.file_size > RATIO_FLOOR and \
+            info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        ratio = info.file_size // max(info.compress_size, 1)
+        raise file_error(file, f"the archive member {name!r} would expand {ratio:,} times, "
+                         f"from {info.compress_size:,} to {info.file_size:,} bytes: a sign "
+                         "of a zip bomb rather than an export",
+                         "unpack the archive yourself, check what it holds, and import "
+                         "the files", row=row)
 
 
 @dataclass(frozen=True)
@@ -35,9 +84,7 @@ class Source:
             return open(self.path, "rb")
         with zipfile.ZipFile(self.path) as archive:
             info = archive.getinfo(self.member)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise file_error(self.name, "the archive member is too large to read",
-                                 "unpack it and import the file itself")
+            check_member(self.name, info)
             return io.BytesIO(archive.read(self.member))
 
     def head(self, size: int = 8192) -> bytes:
@@ -72,7 +119,10 @@ def expand(path: str | Path) -> list[Source]:
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
-                names = [i.filename for i in archive.infolist() if not i.is_dir()]
+                infos = [i for i in archive.infolist() if not i.is_dir()]
+                for info in infos:  # the whole archive, before any member is read
+                    check_member(str(path), info, row=info.filename)
+                names = [i.filename for i in infos]
         except (zipfile.BadZipFile, OSError) as exc:
             raise file_error(path, f"the zip archive cannot be read ({exc})",
                              "export the archive again; it may be truncated") from None

@@ -138,6 +138,19 @@ def _sheet_table(sheet, file: str, name: str) -> Table | None:
     return table
 
 
+def _declares_entities(exc: BaseException | None) -> bool:
+    """True when defusedxml refused an entity or DTD somewhere in *exc*'s chain
+    (openpyxl wraps it in a ValueError about "invalid XML")."""
+    from defusedxml import DefusedXmlException
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, DefusedXmlException):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def read_workbook(handle: IO[bytes], file: str) -> list[Table]:
     """Every non-empty sheet of an .xlsx workbook, in workbook order."""
     _require_defused()
@@ -153,6 +166,10 @@ def read_workbook(handle: IO[bytes], file: str) -> list[Table]:
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise file_error(file, f"the workbook cannot be opened ({exc})", FIX_RESAVE) from None
     except Exception as exc:  # noqa: BLE001 - openpyxl and defusedxml raise many kinds
+        if _declares_entities(exc):
+            raise file_error(file, "a part of the workbook declares XML entities or a "
+                             "document type, which Excel never writes and which can expand "
+                             "without limit", FIX_RESAVE) from None
         raise file_error(file, f"the workbook cannot be read ({type(exc).__name__}: {exc})",
                          FIX_RESAVE) from None
     try:
