@@ -55,6 +55,7 @@ LAYOUT = "pipeline workspace"
 GENERATOR_VERSION = 1
 
 OUR_DOMAIN = "hardware-co.example"
+MEMORY_LIMIT = "2GB"  # DuckDB's working memory while the workspace is stored
 # The data set's last date (the latest close date). Completed activities end
 # here; only scheduled ones (the next steps of open deals) lie after it.
 AS_OF = dt.datetime(2017, 12, 31, 23, 59, 59)
@@ -659,6 +660,9 @@ def build(path, seed: int = 7, progress: Progress | None = None, *,
     generated = time.perf_counter()
     con = store.connect(path)
     try:
+        # The import's own work (the figure tables) can hold a lot in memory
+        # at once on a pipeline this size; past this DuckDB spills to disk.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         def storing(fraction: float, text: str) -> None:
             if progress:
                 progress(0.6 + 0.4 * fraction, text)
