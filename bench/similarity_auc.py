@@ -144,11 +144,12 @@ def main(argv=None) -> int:
         build_note = ""
         if not args.db:
             summary = pipeline.build(path, seed=args.seed)
-            build_note = (f"Workspace built with seed {args.seed} in {summary['seconds']} s: "
-                          f"{summary['opportunities']:,} opportunities, "
-                          f"{summary['activities']:,} activities.")
+            build_note = f" Workspace built with seed {args.seed} in {summary['seconds']} s."
             print(build_note)
         con = store.connect(path, read_only=True)
+        counts = store.table_counts(con)
+        build_note += (f" Workspace: {counts['opportunities']:,} opportunities, "
+                       f"{counts['activities']:,} activities.")
         started = time.perf_counter()
         rows, sizes = evaluate(con, cutoff, args.k)
         seconds = time.perf_counter() - started
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
             f"Cutoff {cutoff:%Y-%m-%d}, k = {args.k}; ROC AUC of later wins against later "
             f"losses; won distance = mean distance to the k nearest won deals, relative = "
             f"that to lost deals minus that to won deals (`bench/similarity_auc.py`, "
-            f"{seconds:.0f} s). {build_note}",
+            f"{seconds:.0f} s).{build_note}",
             "",
             table,
             "",
