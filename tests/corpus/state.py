@@ -16,10 +16,12 @@ def tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows]
 
 
-def table_hash(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """A hash of *table*'s rows, all columns, in a fixed order."""
+def table_hash(con: duckdb.DuckDBPyConnection, table: str,
+               exclude: tuple[str, ...] = ()) -> str:
+    """A hash of *table*'s rows, all columns but *exclude*, in a fixed order."""
     digest = hashlib.sha256()
-    cursor = con.execute(f'SELECT * FROM "{table}" ORDER BY ALL')
+    columns = "* EXCLUDE (" + ", ".join(exclude) + ")" if exclude else "*"
+    cursor = con.execute(f'SELECT {columns} FROM "{table}" ORDER BY ALL')
     while True:
         chunk = cursor.fetchmany(10_000)
         if not chunk:
@@ -30,11 +32,17 @@ def table_hash(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return digest.hexdigest()
 
 
-def hashes(con: duckdb.DuckDBPyConnection, only: tuple[str, ...] | None = None
-           ) -> dict[str, str]:
-    """{table: hash} for every table (or the tables named in *only*)."""
+def hashes(con: duckdb.DuckDBPyConnection, only: tuple[str, ...] | None = None,
+           exclude: dict[str, tuple[str, ...] | None] | None = None) -> dict[str, str]:
+    """{table: hash} for every table (or the tables named in *only*).
+
+    *exclude* maps a table to the columns left out of its hash (the times an
+    import ran, say), or to None to leave the table out altogether.
+    """
+    exclude = exclude or {}
     names = tables(con) if only is None else [t for t in tables(con) if t in only]
-    return {name: table_hash(con, name) for name in names}
+    return {name: table_hash(con, name, exclude.get(name) or ())
+            for name in names if not (name in exclude and exclude[name] is None)}
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
