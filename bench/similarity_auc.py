@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cutoff", default="2017-07-01", help="ISO date (default 2017-07-01)")
     parser.add_argument("-k", type=int, default=5, help="neighbours per deal (default 5)")
-    parser.add_argument("--no-doc", action="store_true", help="do not update docs/similarity.md")
+    parser.add_argument("--no-doc", action="store_true",
+                        help="do not update docs/similarity.md")
     args = parser.parse_args(argv)
     cutoff = dt.datetime.fromisoformat(args.cutoff)
 

@@ -293,8 +293,9 @@ def deal_features(
     >>> _ = con.execute("INSERT INTO opportunities (opportunity_id, name, state, amount, "
     ...                 "created_at) VALUES ('o1', 'Deal', 'open', 100, '2020-01-01')")
     >>> frame = deal_features(con, dt.datetime(2020, 1, 11))
-    >>> frame.loc["o1", ["state_as_of", "cycle_days", "activities"]].tolist()
-    ['open', 10.0, 0]
+    >>> row = frame.loc["o1"]
+    >>> row["state_as_of"], float(row["cycle_days"]), int(row["activities"])
+    ('open', 10.0, 0)
     """
     settings = settings or settings_mod.load(con)
     params = {

@@ -35,7 +35,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScaler, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer, OneHotEncoder, RobustScaler, StandardScaler,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from rapport import settings as settings_mod
@@ -106,7 +108,7 @@ class SimilarDeals(BaseEstimator):
     >>> X = pd.DataFrame({"amount": [100, 120, 50_000], "product": ["a", "a", "b"]})
     >>> model = SimilarDeals(n_neighbors=1, log_features=("amount",),
     ...                      plain_features=(), categorical_features=("product",)).fit(X)
-    >>> model.kneighbors(pd.DataFrame({"amount": [110], "product": ["a"]}))[1].tolist()
+    >>> model.kneighbors(pd.DataFrame({"amount": [102], "product": ["a"]}))[1].tolist()
     [[0]]
     """
 
@@ -452,7 +454,8 @@ def fitted(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, settings=None) ->
     return result
 
 
-def default_as_of(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> dt.datetime:
+def default_as_of(con: duckdb.DuckDBPyConnection,
+                  now: dt.datetime | None = None) -> dt.datetime:
     """``kpi.default_as_of``, moved to the end of the last close day when later.
 
     A historical pipeline can close deals after its last activity (the
@@ -470,8 +473,8 @@ def default_as_of(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None
     return as_of
 
 
-def similar_won_deals(con: duckdb.DuckDBPyConnection, opportunity_id: str, k: int | None = None,
-                      as_of: dt.datetime | None = None) -> dict:
+def similar_won_deals(con: duckdb.DuckDBPyConnection, opportunity_id: str,
+                      k: int | None = None, as_of: dt.datetime | None = None) -> dict:
     """The k won deals most like one opportunity, as of a time.
 
     Parameters
@@ -523,9 +526,9 @@ def similar_won_deals(con: duckdb.DuckDBPyConnection, opportunity_id: str, k: in
         "neighbours": [], "differences": [],
     }
     if len(candidates) < MIN_WON:
+        noun = "opportunity" if len(candidates) == 1 else "opportunities"
         result["message"] = (
-            f"{len(candidates)} won {'opportunity' if len(candidates) == 1 else 'opportunities'}"
-            f" so far; similar won deals need at least {MIN_WON} "
+            f"{len(candidates)} won {noun} so far; similar won deals need at least {MIN_WON} "
             f"({MIN_WON - len(candidates)} more).")
         return result
     model = state.model

@@ -107,7 +107,8 @@ def test_every_reference_points_at_a_stored_row(small):
     assert _rows(con, "SELECT count(*) FROM activity_parties WHERE person_id NOT IN "
                       "(SELECT person_id FROM people)") == [(0,)]
     assert _rows(con, "SELECT count(*) FROM activities WHERE regarding_id IS NOT NULL AND "
-                      "regarding_id NOT IN (SELECT opportunity_id FROM opportunities)") == [(0,)]
+                      "regarding_id NOT IN (SELECT opportunity_id FROM opportunities)"
+                 ) == [(0,)]
     assert _rows(con, "SELECT count(*) FROM opportunity_members WHERE person_id NOT IN "
                       "(SELECT person_id FROM people)") == [(0,)]
     # Most activities are set regarding their deal, not all.

@@ -69,7 +69,8 @@ def test_a_missing_category_and_an_unseen_one_are_handled():
 
 
 def test_feature_weights_count_a_column_more():
-    won = pd.DataFrame({"product": ["y", "x"], "meetings": [2, 0]}, index=["same-meetings", "same-product"])
+    won = pd.DataFrame({"product": ["y", "x"], "meetings": [2, 0]},
+                       index=["same-meetings", "same-product"])
     query = pd.DataFrame({"product": ["x"], "meetings": [2]})
     plain = _model(n_neighbors=1).fit(won)
     heavy = _model(n_neighbors=1, feature_weights={"product": 4.0}).fit(won)
@@ -86,7 +87,8 @@ def test_estimator_conventions():
     assert clone(model).get_params() == model.get_params()
     with pytest.raises(NotFittedError, match="not fitted"):
         model.kneighbors(pd.DataFrame({"product": ["x"], "meetings": [1]}))
-    with pytest.raises(ValueError, match=r"'n_neighbors' parameter .* range \[1, inf\)\. Got 0"):
+    with pytest.raises(ValueError,
+                       match=r"'n_neighbors' parameter .* range \[1, inf\)\. Got 0"):
         _model(n_neighbors=0).fit(pd.DataFrame({"product": ["x"], "meetings": [1]}))
     with pytest.raises(ValueError, match="'scaler' parameter .* Got 'minmax'"):
         _model(scaler="minmax").fit(pd.DataFrame({"product": ["x"], "meetings": [1]}))

@@ -261,7 +261,8 @@ def _deal(row: dict, seed: int, accounts, sellers, prices, batch: Batch) -> Deal
         created = dt.datetime(2017, 12, 31) - dt.timedelta(days=rng.randint(4, 75))
     closed = _day(row["close_date"]) if state != "open" else None
     if account is not None:
-        stakeholders = rng.sample(account.contacts, rng.randint(1, min(3, len(account.contacts))))
+        count = rng.randint(1, min(3, len(account.contacts)))
+        stakeholders = rng.sample(account.contacts, count)
     else:
         # No account in the CRM: a prospect known by name and phone only.
         stakeholders = [Contact("contact-prospect-" + row["opportunity_id"].lower(),
@@ -329,7 +330,9 @@ class _DealStory:
         else:
             self.limit = self.end = AS_OF
         self.life = max((self.end - self.start).total_seconds() / 86400, 0.5)
-        fate = deal.state if deal.state != "open" else ("won" if rng.random() < 0.6 else "lost")
+        fate = deal.state
+        if fate == "open":  # where it is heading
+            fate = "won" if rng.random() < 0.6 else "lost"
         self.engagement = rng.gauss({"won": 0.35, "lost": -0.35}[fate], 1.0)
         warmth = deal.account.warmth if deal.account else -0.3
         self.p_reply = _sigmoid(-0.1 + 0.9 * self.engagement + warmth)
@@ -445,7 +448,8 @@ class _DealStory:
         if ours and len(deal.team) > 1 and rng.random() < 0.1:
             sender = deal.team[1].person_id
         domain = OUR_DOMAIN if ours else contact.email.split("@", 1)[1]
-        message_id = f"{deal.opportunity_id}.{self.count + 1}.{rng.getrandbits(32):08x}@{domain}".lower()
+        token = f"{rng.getrandbits(32):08x}"
+        message_id = f"{deal.opportunity_id}.{self.count + 1}.{token}@{domain}".lower()
         refs = f"{parent.refs} {parent.message_id}".strip() if parent else ""
         activity_id = self._add(
             "email", at, limit=limit, activity_id="msg:" + message_id, subject=subject,
@@ -467,8 +471,8 @@ class _DealStory:
         customer_offset = deal.account.offset if deal.account else deal.owner.offset
         parent, t = None, at
         for turn in range(6):
-            mail = self._email(t, ours, contact, subject if parent is None else "Re: " + subject,
-                               parent)
+            text = subject if parent is None else "Re: " + subject
+            mail = self._email(t, ours, contact, text, parent)
             if mail is None:
                 return
             parent = mail
@@ -533,7 +537,8 @@ class _DealStory:
         mailable = [c for c in deal.stakeholders if c.email]
         if self.life >= 3 and rng.random() < _sigmoid(0.3 + 0.6 * e):
             day = self.start + dt.timedelta(days=rng.uniform(1, min(12, self.life / 2)))
-            self._meeting(self._at_work(day, owner_offset), self._subject("kickoff"), ours=True)
+            self._meeting(self._at_work(day, owner_offset), self._subject("kickoff"),
+                          ours=True)
         per_week = 1.0 * math.exp(0.25 * e + deal.owner.cadence)
         for t in self._times(per_week, self._our_factor):
             at, contact = self._at_work(t, owner_offset), rng.choice(deal.stakeholders)
@@ -583,7 +588,8 @@ class _DealStory:
             if mail and deal.state == "won" and rng.random() < 0.5:
                 at = self._next_open(mail.at + dt.timedelta(hours=rng.uniform(1, 30)),
                                      customer_offset)
-                self._email(at, False, contact, "Re: " + self._subject("won"), mail, limit=late)
+                self._email(at, False, contact, "Re: " + self._subject("won"), mail,
+                            limit=late)
 
     def _next_steps(self, owner_offset: int) -> None:
         """Scheduled activities of open deals, in the weeks after ``AS_OF``."""
