@@ -38,19 +38,93 @@ def iso(value) -> str | None:
     return value.replace(microsecond=0).isoformat() + "Z"
 
 
-def interactions(con, record_type, record_id, as_of, start) -> dict:
-    """Completed emails, meetings and calls in the window, by initiating side."""
+def _day_start(day: dt.date, zone: str) -> dt.datetime:
+    """The first UTC instant of a calendar day of *zone* (naive UTC)."""
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _full_days(con, start, as_of, zone: str):
+    """The whole days of the window the record_day table can answer.
+
+    (first, last, from_at, to_at): the calendar days of *zone* lying wholly
+    in (start, as_of], and the UTC span [from_at, to_at) they cover; None
+    when the figure tables are not up to date for *zone* or no day is whole.
+    """
+    from kpi import materialize
+
+    if not materialize.is_fresh(con) or materialize.meta(con).get("zone") != zone:
+        return None
+    last = _local_day(as_of, zone)
+    while _day_start(last + dt.timedelta(days=1), zone) > as_of:
+        last -= dt.timedelta(days=1)
+    if start is None:
+        first = dt.date(1, 1, 2)
+    else:
+        first = _local_day(start, zone)
+        while _day_start(first, zone) <= start:
+            first += dt.timedelta(days=1)
+    if first > last:
+        return None
+    from_at = dt.datetime.min if start is None else _day_start(first, zone)
+    return first, last, from_at, _day_start(last + dt.timedelta(days=1), zone)
+
+
+def _day_rows(con, record_type, record_id, first, last) -> list[tuple]:
+    """record_day rows of one record between two days, both included."""
+    names = ", ".join(name for name, _, _ in scope.DAY_COUNTS)
+    return con.execute(
+        f"SELECT day, {names}, last_at FROM record_day WHERE record_type = ? "
+        "AND record_id = ? AND day BETWEEN ? AND ? ORDER BY day",
+        [record_type, record_id, first, last],
+    ).fetchall()
+
+
+def _outside(days) -> str:
+    """SQL leaving out the rows the whole days of *days* already counted."""
+    if days is None:
+        return ""
+    return "AND NOT (start_at >= $from_at AND start_at < $to_at)"
+
+
+def _day_values(values: dict, days) -> dict:
+    if days is not None:
+        values = {**values, "from_at": days[2], "to_at": days[3]}
+    return values
+
+
+def interactions(con, record_type, record_id, as_of, start, zone: str | None = None) -> dict:
+    """Completed emails, meetings and calls in the window, by initiating side.
+
+    Whole days come from record_day when it is up to date, the window's
+    partial first and last days from the record's activities.
+    """
+    zone = zone or _zone(con)
+    days = _full_days(con, start, as_of, zone)
     rows = con.execute(
         f"""{scope.record_ctes(record_type, con=con)}
         SELECT type, initiated_by, count(*) FROM rec_acts
         WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND initiated_by IS NOT NULL
+          {_outside(days)}
         GROUP BY type, initiated_by""",
-        _values(record_type, record_id, as_of, start),
+        _day_values(_values(record_type, record_id, as_of, start), days),
     ).fetchall()
     result = {f"{t}s": {"by_us": 0, "by_them": 0} for t in scope.COUNTED_TYPES}
     for kind, side, n in rows:
-        result[f"{kind}s"][f"by_{side}"] = int(n)
+        result[f"{kind}s"][f"by_{side}"] += int(n)
+    if days is not None:
+        for _, *counts, _ in _day_rows(con, record_type, record_id, days[0], days[1]):
+            for (name, kind, side), n in zip(scope.DAY_COUNTS, counts):
+                result[f"{kind}s"][f"by_{side}"] += int(n)
     return result
+
+
+def _zone(con) -> str:
+    from rapport import settings as settings_mod
+
+    return settings_mod.load(con).display_timezone
 
 
 def email_ratio(counts: dict) -> dict:
@@ -140,6 +214,7 @@ def daily(con, record_type, record_id, as_of, start, zone: str) -> list[dict]:
     """One row per calendar day (display zone) of the window, zeros included."""
     values = _values(record_type, record_id, as_of, start)
     values["zone"] = zone
+    days = _full_days(con, start, as_of, zone)
     rows = con.execute(
         f"""{scope.record_ctes(record_type, con=con)},
         win AS (
@@ -147,6 +222,7 @@ def daily(con, record_type, record_id, as_of, start, zone: str) -> list[dict]:
                    type, initiated_by
             FROM rec_acts
             WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND initiated_by IS NOT NULL
+              {_outside(days)}
         )
         SELECT day,
                count(*) FILTER (WHERE type = 'email' AND initiated_by = 'us'),
@@ -156,11 +232,18 @@ def daily(con, record_type, record_id, as_of, start, zone: str) -> list[dict]:
                count(*) FILTER (WHERE type = 'call' AND initiated_by = 'us'),
                count(*) FILTER (WHERE type = 'call' AND initiated_by = 'them')
         FROM win GROUP BY day ORDER BY day""",
-        values,
+        _day_values(values, days),
     ).fetchall()
-    names = ("emails_sent", "emails_received", "meetings_sent", "meetings_received",
-             "calls_made", "calls_received")
-    by_day = {day: dict(zip(names, map(int, counts))) for day, *counts in rows}
+    if days is not None:
+        rows += [row[:-1] for row in _day_rows(con, record_type, record_id, days[0],
+                                                days[1])]
+    names = tuple(name for name, _, _ in scope.DAY_COUNTS)
+    by_day: dict = {}
+    for day, *counts in rows:
+        if hasattr(day, "date") and not isinstance(day, dt.date):
+            day = day.date()
+        previous = by_day.get(day, dict.fromkeys(names, 0))
+        by_day[day] = {n: previous[n] + int(c) for n, c in zip(names, counts)}
     last_day = _local_day(as_of, zone)
     if start is not None:
         span = round((as_of - start).total_seconds() / 86400)

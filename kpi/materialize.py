@@ -125,12 +125,23 @@ def _write_meta(con, current: settings_mod.Settings, seconds: float, how: str) -
                     [(k, json.dumps(v)) for k, v in rows.items()])
 
 
-def _select(table: str, zone: str, sources: dict | None = None,
-            member_filter: str = "") -> str:
-    if table == "record_day":
-        return scope.record_day_sql("record_activity", zone)
-    body = scope.RECORD_ACTIVITY if table == "record_activity" else scope.RECORD_PARTY
-    return f"WITH {scope.membership_ctes(sources, member_filter)}\n{body}"
+def _build(con: duckdb.DuckDBPyConnection, zone: str, sources: dict | None = None,
+           member_filter: str = "", into: str = "CREATE OR REPLACE TABLE {table} AS",
+           where: str = "") -> None:
+    """Compute membership once, then each figure table from it."""
+    con.execute("CREATE OR REPLACE TEMP TABLE record_members AS "
+                f"WITH {scope.membership_ctes(sources, member_filter)} "
+                f"{scope.RECORD_MEMBERS} {where}")
+    base = scope.base_ctes(sources)
+    for table in ("record_activity", "record_party"):
+        body = scope.RECORD_ACTIVITY if table == "record_activity" else scope.RECORD_PARTY
+        order = f"ORDER BY {scope.RECORD_ORDER}" if into.startswith("CREATE") else ""
+        con.execute(f"{into.format(table=table)} WITH {base} {body} {order}")
+    con.execute("DROP TABLE record_members")
+    if into.startswith("CREATE"):
+        con.execute(f"CREATE OR REPLACE TABLE record_day AS "
+                    f"{scope.record_day_sql('record_activity', zone)} "
+                    "ORDER BY record_type, record_id, day")
 
 
 def recompute(con: duckdb.DuckDBPyConnection,
@@ -143,10 +154,7 @@ def recompute(con: duckdb.DuckDBPyConnection,
     started = time.perf_counter()
     current = current or settings_mod.load(con)
     zone = current.display_timezone
-    for table in FIGURE_TABLES:
-        order = "record_type, record_id, day" if table == "record_day" else scope.RECORD_ORDER
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {_select(table, zone)} "
-                    f"ORDER BY {order}")
+    _build(con, zone)
     con.execute(f"CREATE OR REPLACE TABLE figure_inputs AS {INPUTS}")
     seconds = time.perf_counter() - started
     _write_meta(con, current, seconds, "full")
@@ -231,16 +239,14 @@ def after_write(con: duckdb.DuckDBPyConnection,
             "activity_parties": "(SELECT * FROM activity_parties WHERE activity_id IN "
                                 "(SELECT activity_id FROM _touched))",
         }
-        by_record = ("WHERE (record_type, record_id) IN "
-                     "(SELECT record_type, record_id FROM _records)")
-        for table in ("record_activity", "record_party"):
-            if len(ids):
-                con.execute(f"INSERT INTO {table} {_select(table, zone, restricted)}")
-            if len(recs):
-                # Rows of touched activities were inserted just above.
-                con.execute(
-                    f"INSERT INTO {table} SELECT * FROM ({_select(table, zone, None, by_record)})"
-                    " WHERE activity_id NOT IN (SELECT activity_id FROM _touched)")
+        if len(ids):
+            _build(con, zone, restricted, into="INSERT INTO {table}")
+        if len(recs):
+            # Rows of touched activities were inserted just above.
+            _build(con, zone, None, into="INSERT INTO {table}",
+                   where="WHERE (record_type, record_id) IN (SELECT record_type, record_id "
+                         "FROM _records) AND activity_id NOT IN "
+                         "(SELECT activity_id FROM _touched)")
         con.execute("INSERT INTO _affected SELECT DISTINCT record_type, record_id "
                     "FROM record_activity WHERE activity_id IN "
                     "(SELECT activity_id FROM _touched)")

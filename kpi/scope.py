@@ -84,12 +84,18 @@ opp_them AS (
     WHERE m.role <> 'team'
 ),
 opp_pairs AS (
-    SELECT u.opportunity_id, u.person_key AS us_key, t.person_key AS them_key
-    FROM opp_us u JOIN opp_them t ON t.opportunity_id = u.opportunity_id
+    SELECT u.opportunity_id, u.person_key AS us_key, t.person_key AS them_key,
+           o.created_at, o.closed_at
+    FROM opp_us u
+    JOIN opp_them t ON t.opportunity_id = u.opportunity_id
+    JOIN opportunities o ON o.opportunity_id = u.opportunity_id
 ),
 act_pairs AS (
-    SELECT DISTINCT s.activity_id, s.person_key AS us_key, c.person_key AS them_key
-    FROM party s JOIN party c ON c.activity_id = s.activity_id
+    SELECT DISTINCT s.activity_id, a.start_at, s.person_key AS us_key,
+           c.person_key AS them_key
+    FROM party s
+    JOIN party c ON c.activity_id = s.activity_id
+    JOIN counted a ON a.activity_id = s.activity_id
     WHERE s.side = 'us' AND c.side = 'them'
 ),
 lead_people AS (
@@ -139,14 +145,12 @@ members AS (
     FROM counted c
     WHERE c.regarding_id IN (SELECT opportunity_id FROM opportunities)
     UNION ALL
-    SELECT 'opportunity' AS record_type, o.opportunity_id AS record_id, a.activity_id,
-           CASE WHEN o.closed_at IS NULL THEN 1 ELSE 0 END AS open_end
+    SELECT 'opportunity' AS record_type, op.opportunity_id AS record_id, ap.activity_id,
+           CASE WHEN op.closed_at IS NULL THEN 1 ELSE 0 END AS open_end
     FROM act_pairs ap
     JOIN opp_pairs op ON op.us_key = ap.us_key AND op.them_key = ap.them_key
-    JOIN opportunities o ON o.opportunity_id = op.opportunity_id
-    JOIN counted a ON a.activity_id = ap.activity_id
-    WHERE (o.created_at IS NULL OR a.start_at >= o.created_at)
-      AND (o.closed_at IS NULL OR a.start_at <= o.closed_at + INTERVAL 1 DAY)
+    WHERE (op.created_at IS NULL OR ap.start_at >= op.created_at)
+      AND (op.closed_at IS NULL OR ap.start_at <= op.closed_at + INTERVAL 1 DAY)
 ),
 record_members AS (
     SELECT record_type, record_id, activity_id, min(open_end) AS open_end
@@ -166,14 +170,19 @@ PARTY_COLUMNS = ["activity_id", "person_id", "person_key", "role", "side", "name
 PARTY_ACT_COLUMNS = ["start_at", "type", "state", "initiated_by"]
 
 
+def base_ctes(sources: dict | None = None) -> str:
+    """The ``party, counted`` expressions, without WITH."""
+    sources = {**SOURCES, **(sources or {})}
+    return ",\n".join([PARTY_TEMPLATE.format(**sources), COUNTED_TEMPLATE.format(**sources)])
+
+
 def membership_ctes(sources: dict | None = None, member_filter: str = "") -> str:
     """The ``party, counted, ..., record_members`` expressions, without WITH."""
-    sources = {**SOURCES, **(sources or {})}
-    return ",\n".join([
-        PARTY_TEMPLATE.format(**sources),
-        COUNTED_TEMPLATE.format(**sources),
-        MEMBERS.format(member_filter=member_filter),
-    ])
+    return ",\n".join([base_ctes(sources), MEMBERS.format(member_filter=member_filter)])
+
+
+# record_members computed once, for the figure tables built from it.
+RECORD_MEMBERS = "SELECT record_type, record_id, activity_id, open_end FROM record_members"
 
 
 # The figure tables, each a SELECT over membership_ctes(). Rows are kept in
