@@ -89,22 +89,29 @@ def _remove(*paths: Path) -> None:
             p.unlink()
 
 
-def _build(path: Path, sample: Path, work: Path, bar: _Bar) -> None:
-    from ingest.layouts import run_import
-
+def _build(path: Path, work: Path, fill: Callable[[Path], None]) -> None:
+    """Run *fill* on a new file in *work*, then move the finished file to *path*."""
     building = work / f"build-{os.getpid()}.duckdb"
     wal = building.with_name(building.name + ".wal")
     _remove(building, wal)
     try:
+        fill(building)
+        os.replace(building, path)
+    finally:
+        _remove(building, wal)
+
+
+def _import_sample(sample: Path, bar: _Bar) -> Callable[[Path], None]:
+    def fill(building: Path) -> None:
+        from ingest.layouts import run_import
+
         con = store.connect(building)
         try:
             run_import(con, [sample], skip_invalid=True, progress=bar)
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        os.replace(building, path)
-    finally:
-        _remove(building, wal)
+    return fill
 
 
 def ensure_sample_database(
@@ -131,6 +138,30 @@ def ensure_sample_database(
             f"{path}: no Rapport database here, and the bundled sample {sample} is "
             "missing. Import your own data with: python -m rapport import PATH"
         )
+    return _ensure(path, _import_sample(sample, _Bar(progress)), progress, wait_seconds)
+
+
+def ensure_pipeline_database(
+    path: str | os.PathLike,
+    progress: Progress | None = None,
+    *,
+    wait_seconds: float = 1800,
+) -> bool:
+    """Build the sales-pipeline workspace at *path* when it does not exist.
+
+    The same guarantees as :func:`ensure_sample_database`: built in a
+    temporary file, renamed into place when complete, one builder at a time.
+    """
+    from rapport.workspaces import pipeline
+
+    def fill(building: Path) -> None:
+        pipeline.build(building, progress=progress)
+
+    return _ensure(Path(path), fill, progress, wait_seconds)
+
+
+def _ensure(path: Path, fill: Callable[[Path], None], progress: Progress | None,
+            wait_seconds: float) -> bool:
     work = _work_folder(path)
     lock = work / "lock"
     deadline = time.monotonic() + wait_seconds
@@ -141,7 +172,7 @@ def ensure_sample_database(
         if _take_lock(lock):
             break
         if progress:
-            progress(0.0, "Another Rapport process is building the sample database; waiting")
+            progress(0.0, f"Another Rapport process is building {path.name}; waiting")
         if time.monotonic() > deadline:
             raise TimeoutError(
                 f"{lock}: another process has been building {path} for over "
@@ -151,7 +182,7 @@ def ensure_sample_database(
     try:
         if path.exists():
             return False
-        _build(path, sample, work, _Bar(progress))
+        _build(path, work, fill)
         return True
     finally:
         _remove(lock)

@@ -416,3 +416,37 @@ def test_core_packages_never_import_streamlit():
     for folder in ("rapport", "ingest", "kpi", "similarity"):
         for source in (ROOT / folder).glob("*.py"):
             assert "import streamlit" not in source.read_text(), source
+
+
+# --- workspaces -------------------------------------------------------------
+
+def test_the_pipeline_workspace_is_built_on_first_choice_and_says_it_is_generated(
+        tmp_path, monkeypatch):
+    import functools
+
+    from rapport.workspaces import pipeline
+
+    monkeypatch.setattr(pipeline, "build", functools.partial(pipeline.build, limit=120))
+    at = run_page(tmp_path / "rapport.duckdb", monkeypatch, ws="pipeline", days="all")
+    built = tmp_path / "pipeline.duckdb"
+    assert built.exists() and not (tmp_path / "rapport.duckdb").exists()
+    assert at.caption[0].value.startswith(f"Data: `{built}`")
+    assert any("generated" in t for t in texts(at.sidebar.info))
+    frame = at.dataframe[0].value
+    assert len(frame) > 0
+    # Links to records keep the workspace.
+    assert all("ws=pipeline" in link for link in frame["link"])
+
+
+def test_an_own_database_file_that_does_not_exist_is_named(small_db, tmp_path, monkeypatch):
+    monkeypatch.setenv(store.ENV_DB, str(small_db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["ws"] = "file"
+    at.run()
+    assert any("Type the path" in t for t in texts(at.info))
+    at.sidebar.text_input[0].input(str(tmp_path / "missing.duckdb")).run()
+    assert texts(at.error) == [
+        f"{tmp_path / 'missing.duckdb'} does not exist. Type the path of an existing Rapport "
+        "database file, or create one with: python -m rapport --db PATH import FILES"]
+    at.sidebar.text_input[0].input(str(small_db)).run()
+    assert at.caption[0].value.startswith(f"Data: `{small_db}`, 8 activities")

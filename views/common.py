@@ -44,9 +44,13 @@ class View:
     extent: dict
 
     def params(self, **extra: str) -> dict[str, str]:
-        """Query parameters that keep this as-of date and window in a link."""
-        return {**extra, "as_of": self.as_of.date().isoformat(),
-                "days": "all" if self.days is None else str(self.days)}
+        """Query parameters that keep this workspace, as-of date and window in a link."""
+        values = {**extra, "as_of": self.as_of.date().isoformat(),
+                  "days": "all" if self.days is None else str(self.days)}
+        workspace = st.session_state.get("workspace")
+        if workspace and workspace != DEFAULT_WORKSPACE:
+            values["ws"] = workspace
+        return values
 
     def url(self, page: str, record_id: str) -> str:
         """A relative link to a record page (for table link columns)."""
@@ -127,17 +131,22 @@ def _identity(path: Path) -> tuple:
 
 
 def ensure_database(path: Path) -> None:
-    """Build the sample database on first start, with a progress bar."""
+    """Build a bundled workspace the first time it is opened, with a progress bar."""
     if path.exists():
         return
-    bar = st.progress(0.0, text=f"First start: building {path.name} from the bundled "
-                                "Enron sample")
+    pipeline = st.session_state.get("workspace") == "pipeline"
+    source = ("the public CRM pipeline with generated activity (a few minutes)" if pipeline
+              else "the bundled Enron sample")
+    bar = st.progress(0.0, text=f"First start: building {path.name} from {source}")
 
     def progress(fraction: float, text: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"First start, {path.name}: {text}")
 
     try:
-        bootstrap.ensure_sample_database(path, progress)
+        if pipeline:
+            bootstrap.ensure_pipeline_database(path, progress)
+        else:
+            bootstrap.ensure_sample_database(path, progress)
     except Exception as exc:  # shown to the user instead of a traceback
         bar.empty()
         st.error(f"Rapport could not build its database {path}: {exc}")
@@ -182,23 +191,56 @@ def connect(path: Path) -> tuple[OpenFile, duckdb.DuckDBPyConnection]:
     st.stop()
 
 
-def database_path() -> Path:
-    """The database file chosen in the sidebar, else $RAPPORT_DB, else the default."""
-    chosen = st.session_state.get("database")
-    return Path(chosen) if chosen else store.db_path()
+# The workspaces the sidebar offers: the Enron mail sample (the default file),
+# the generated sales pipeline beside it, or any database file of the user's.
+DEFAULT_WORKSPACE = "enron"
+WORKSPACES = {"enron": "Enron mail (sample)", "pipeline": "Sales pipeline (generated)",
+              "file": "My own database file"}
+
+
+def workspace_path(workspace: str, own: str | None = None) -> Path | None:
+    """The database file of a workspace; None for an own file not given yet."""
+    default = store.db_path()
+    if workspace == "pipeline":
+        return default.with_name("pipeline.duckdb")
+    if workspace == "file":
+        return Path(own).expanduser() if own else None
+    return default
+
+
+def database_path() -> Path | None:
+    """The file of the workspace chosen in the sidebar (or the link's ?ws=)."""
+    link = st.query_params.get("ws")
+    if link in WORKSPACES and link != st.session_state.get("_ws_link"):
+        st.session_state["workspace"] = link
+        st.session_state["_ws_link"] = link
+    st.session_state.setdefault("workspace", DEFAULT_WORKSPACE)
+    st.sidebar.radio("Workspace", list(WORKSPACES), format_func=WORKSPACES.get,
+                     key="workspace", on_change=_write_workspace)
+    workspace = st.session_state["workspace"]
+    own = None
+    if workspace == "file":
+        own = st.sidebar.text_input("Database file", key="own_database",
+                                    placeholder="/path/to/rapport.duckdb")
+    return workspace_path(workspace, own)
+
+
+def _write_workspace() -> None:
+    workspace = st.session_state["workspace"]
+    if workspace == DEFAULT_WORKSPACE:
+        st.query_params.pop("ws", None)
+    else:
+        st.query_params["ws"] = workspace
+    st.session_state["_ws_link"] = workspace
 
 
 # --- the sidebar: database, as-of date, window --------------------------
 
 def _database_picker(path: Path) -> None:
-    folder = path.parent
-    others = sorted(str(p) for p in folder.glob("*.duckdb")) if folder.exists() else []
-    st.sidebar.markdown(f"**Workspace** `{folder}`")
-    if len(others) > 1 and str(path) in others:
-        st.sidebar.selectbox("Database file", others, index=others.index(str(path)),
-                             format_func=lambda p: Path(p).name, key="database")
-    else:
-        st.sidebar.markdown(f"**Database** `{path.name}`")
+    st.sidebar.caption(f"Database file `{path}`")
+    if st.session_state.get("workspace") == "pipeline":
+        st.sidebar.info("The pipeline's accounts, sellers and deals are public data; its "
+                        "e-mails, meetings and calls are generated (see docs/pipeline.md).")
 
 
 def _query_date(text: str | None) -> dt.date | None:
@@ -264,6 +306,14 @@ def session() -> Iterator[View]:
     """Open the database (building it on first start), draw the sidebar, and
     keep the file open until the page is drawn."""
     path = database_path()
+    if path is None:
+        st.info("Type the path of a Rapport database file in the sidebar, or choose "
+                "another workspace.")
+        st.stop()
+    if st.session_state.get("workspace") == "file" and not path.exists():
+        st.error(f"{path} does not exist. Type the path of an existing Rapport database "
+                 "file, or create one with: python -m rapport --db PATH import FILES")
+        st.stop()
     ensure_database(path)
     opened, con = connect(path)
     try:
