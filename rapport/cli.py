@@ -180,6 +180,32 @@ def cmd_recompute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from rapport import privacy
+
+    path = store.db_path(args.db)
+    if not path.exists():
+        print(f"rapport erase: {path}: no Rapport database here", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        counts = privacy.erase_file(path, args.person)
+    except LookupError as exc:
+        print(f"rapport erase: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return EXIT_LOOKUP
+    except privacy.ErasureError as exc:
+        print(f"rapport erase: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except duckdb.IOException as exc:
+        print(f"rapport erase: {path} is open in another program (the app?): stop it "
+              f"first; nothing was erased ({exc})", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"Erased {args.person} from {path}: " +
+          ", ".join(f"{n} {what}" for what, n in counts.items() if n))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from ingest import canonical
 
@@ -252,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudonymize", action="store_true",
                    help="replace names and addresses by stable pseudonyms")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("erase", parents=[common],
+                       help="erase a person everywhere (see docs/privacy.md)")
+    p.add_argument("person", metavar="ADDRESS|ID", help="e-mail address or person id")
+    p.set_defaults(func=cmd_erase)
     return parser
 
 
