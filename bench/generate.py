@@ -81,14 +81,17 @@ def _within(rng, offsets: np.ndarray, counts: np.ndarray, owner: np.ndarray) -> 
     return offsets[owner] + (rng.random(len(owner)) * counts[owner]).astype(np.int64)
 
 
-def generate(n: int, seed: int = 1) -> dict[str, pa.Table]:
-    """The canonical tables of *n* activities, the same for the same seed."""
+def generate(n: int, seed: int = 1, opportunities: int | None = None) -> dict[str, pa.Table]:
+    """The canonical tables of *n* activities, the same for the same seed.
+
+    *opportunities* overrides the number of opportunities (default n / 20).
+    """
     n = int(n)
     rng = np.random.default_rng(seed)
     n_users = max(5, n // 50_000)
     n_accounts = max(10, n // 100)
     n_leads = max(5, n // 200)
-    n_opps = max(10, n // 20)
+    n_opps = int(opportunities) if opportunities else max(10, n // 20)
     end_us = int((END - dt.datetime(1970, 1, 1)).total_seconds()) * US_PER_SECOND
     span_us = SPAN_DAYS * 86_400 * US_PER_SECOND
 
@@ -339,12 +342,14 @@ def main(argv=None) -> int:
     parser.add_argument("--activities", type=_size, required=True, metavar="N",
                         help="number of activities, e.g. 1e6")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--opportunities", type=_size, metavar="N",
+                        help="number of opportunities (default activities / 20)")
     parser.add_argument("--out", required=True, metavar="FOLDER")
     parser.add_argument("--format", default="csv,parquet",
                         help="csv, parquet or both (default csv,parquet)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    tables = generate(args.activities, args.seed)
+    tables = generate(args.activities, args.seed, args.opportunities)
     paths = write(tables, args.out, tuple(args.format.split(",")))
     for path in paths:
         print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")

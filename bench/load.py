@@ -61,8 +61,13 @@ def _reader(path: Path, table: str) -> str:
             "timestampformat = '%Y-%m-%d %H:%M:%S.%f')")
 
 
-def bulk_import(con: duckdb.DuckDBPyConnection, folder: str | Path) -> dict:
-    """Load a folder of canonical CSV files in one transaction (see above)."""
+def bulk_import(con: duckdb.DuckDBPyConnection, folder: str | Path, *,
+                figures: bool = True) -> dict:
+    """Load a folder of canonical CSV files in one transaction (see above).
+
+    *figures* False leaves the figure tables alone (for data that only a
+    figure-independent measurement reads).
+    """
     from kpi import materialize
 
     folder = Path(folder)
@@ -97,8 +102,8 @@ def bulk_import(con: duckdb.DuckDBPyConnection, folder: str | Path) -> dict:
             [import_id, str(folder), f"bulk:{folder}", sum(counts.values()), added,
              started, finished])
         people.refresh(con)
-        figures = materialize.after_write(con, ())
-    return {"rows": counts, "activities_added": added, "figures": figures}
+        refreshed = materialize.after_write(con, ()) if figures else None
+    return {"rows": counts, "activities_added": added, "figures": refreshed}
 
 
 __all__ = ["batch_of", "bulk_import", "import_folder", "write_batches"]

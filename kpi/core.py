@@ -179,15 +179,20 @@ def _people_ranking(con, record_type, record_id, as_of, start, side: str, limit:
     else:
         own = ""
     rows = con.execute(
-        f"""{scope.record_ctes(record_type, con=con)}
-        SELECT person_key, max(name), max(email),
-               count(DISTINCT activity_id) AS n,
-               count(DISTINCT CASE WHEN type = 'email' THEN activity_id END),
-               count(DISTINCT CASE WHEN type = 'meeting' THEN activity_id END),
-               count(DISTINCT CASE WHEN type = 'call' THEN activity_id END),
+        f"""{scope.record_ctes(record_type, con=con)},
+        seen AS (
+            SELECT person_key, activity_id, max(type) AS type, max(start_at) AS start_at,
+                   max(name) AS name, max(email) AS email
+            FROM rec_party
+            WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND side = '{side}' {own}
+            GROUP BY person_key, activity_id
+        )
+        SELECT person_key, max(name), max(email), count(*) AS n,
+               count(CASE WHEN type = 'email' THEN 1 END),
+               count(CASE WHEN type = 'meeting' THEN 1 END),
+               count(CASE WHEN type = 'call' THEN 1 END),
                max(start_at) AS last_at
-        FROM rec_party
-        WHERE {WINDOW_FILTER.format(lower=_lower(start))} AND side = '{side}' {own}
+        FROM seen
         GROUP BY person_key
         ORDER BY n DESC, last_at DESC, person_key
         LIMIT {int(limit)}""",

@@ -81,31 +81,43 @@ def fingerprint(current: settings_mod.Settings) -> str:
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
+STATE_SQL = ("SELECT (SELECT count(*) FROM imports), (SELECT count(*) FROM activities), "
+             "(SELECT count(*) FROM activity_parties)")
+
+
 def _state(con: duckdb.DuckDBPyConnection) -> dict:
     """What the store looks like now, as the figure tables record it."""
-    return {
-        "imports": scalar(con, "SELECT count(*) FROM imports") or 0,
-        "activities": scalar(con, "SELECT count(*) FROM activities") or 0,
-        "parties": scalar(con, "SELECT count(*) FROM activity_parties") or 0,
-    }
+    imports, activities, parties = con.execute(STATE_SQL).fetchall()[0]
+    return {"imports": imports or 0, "activities": activities or 0, "parties": parties or 0}
 
 
 def meta(con: duckdb.DuckDBPyConnection) -> dict:
     """The figure tables' own record: computed_at, settings, store state."""
+    # A failed query would abort the caller's transaction: look before reading.
     if not _exists(con, "figure_meta"):
         return {}
-    return {k: json.loads(v) for k, v in
-            con.execute("SELECT key, value FROM figure_meta").fetchall()}
+    rows = con.execute("SELECT key, value FROM figure_meta").fetchall()
+    return {k: json.loads(v) for k, v in rows}
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
 
 
 def is_fresh(con: duckdb.DuckDBPyConnection,
              current: settings_mod.Settings | None = None) -> bool:
-    """True when the figure tables hold exactly what the store implies."""
+    """True when the figure tables hold exactly what the store implies:
+    computed under the current settings, for the rows the store now has."""
     info = meta(con)
     if not info:
         return False
-    current = current or settings_mod.load(con)
-    return info.get("settings") == fingerprint(current) and info.get("state") == _state(con)
+    if current is not None:
+        wanted = fingerprint(current)
+    else:
+        raw = tuple(sorted(con.execute("SELECT key, value FROM settings").fetchall()))
+        wanted = _FINGERPRINTS.get(raw)
+        if wanted is None:
+            wanted = _FINGERPRINTS[raw] = fingerprint(settings_mod.load(con))
+    return info.get("settings") == wanted and info.get("state") == _state(con)
 
 
 def computed_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
