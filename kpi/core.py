@@ -271,12 +271,31 @@ def _local_day(moment: dt.datetime, zone: str) -> dt.date:
     return moment.replace(tzinfo=dt.timezone.utc).astimezone(ZoneInfo(zone)).date()
 
 
+def _stored_extent(con) -> tuple | None:
+    """(first, last, count) of completed activities as the figure tables
+    recorded them, when they are up to date."""
+    from kpi import materialize
+
+    if not materialize.is_fresh(con):
+        return None
+    extent = materialize.meta(con).get("extent")
+    if not extent:
+        return None
+    when = [dt.datetime.fromisoformat(v) if v else None
+            for v in (extent["first_at"], extent["last_at"])]
+    return when[0], when[1], extent["completed"]
+
+
 def data_extent(con: duckdb.DuckDBPyConnection) -> dict:
     """What the store holds: activity count, date range, imported files."""
-    first, last, n = con.execute(
-        "SELECT min(start_at), max(start_at), count(*) FROM activities "
-        "WHERE state = 'completed'"
-    ).fetchall()[0]
+    extent = _stored_extent(con)
+    if extent is not None:
+        first, last, n = extent
+    else:
+        first, last, n = con.execute(
+            "SELECT min(start_at), max(start_at), count(*) FROM activities "
+            "WHERE state = 'completed'"
+        ).fetchall()[0]
     files = [f for (f,) in con.execute(
         "SELECT file FROM imports WHERE outcome = 'imported' ORDER BY import_id"
     ).fetchall()]
@@ -294,11 +313,189 @@ def default_as_of(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None
     holds its data, and says so, instead of an empty chart.
     """
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    last = scalar(con, "SELECT max(start_at) FROM activities WHERE state = 'completed' "
-                       "AND start_at <= ?", [now])
+    extent = _stored_extent(con)
+    if extent is not None and extent[1] is not None and extent[1] <= now:
+        last = extent[1]
+    else:
+        last = scalar(con, "SELECT max(start_at) FROM activities WHERE state = 'completed' "
+                           "AND start_at <= ?", [now])
     if last is None or last > now - dt.timedelta(days=window_days):
         return now, None
     end_of_day = dt.datetime.combine(last.date(), dt.time(23, 59, 59))
     note = (f"The data end on {last.date().isoformat()}, so figures are shown as of "
             "that day.")
     return end_of_day, note
+
+
+# --- lists of records, from the figure tables --------------------------------
+
+def computed_at(con: duckdb.DuckDBPyConnection) -> str:
+    """When the figures shown were computed: the figure tables' computation
+    when they are up to date, else now (the figures are computed as read)."""
+    from kpi import materialize
+
+    if materialize.is_fresh(con):
+        return iso(materialize.computed_at(con))
+    return iso(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0))
+
+
+def _list_window(con, as_of, start, zone):
+    """SQL pieces and values splitting (start, as_of] into record_day's whole
+    days and the partial days read from record_activity / record_party."""
+    days = _full_days(con, start, as_of, zone)
+    values = {"as_of": as_of}
+    if start is not None:
+        values["start"] = start
+    lower = "start_at > $start" if start is not None else "true"
+    if days is None:
+        return None, values, lower
+    values.update(first=days[0], last=days[1], from_at=days[2], to_at=days[3])
+    return days, values, lower
+
+
+def list_accounts(con, *, search=None, sort="interactions", as_of=None, days=60,
+                  limit=None, zone: str | None = None):
+    """kpi.list_accounts read from the figure tables; None when they are stale.
+
+    Whole days of the window come from record_day, its partial first and last
+    days from record_activity, so the counts are those of the account pages.
+    """
+    from kpi import materialize
+
+    if not materialize.is_fresh(con):
+        return None
+    zone = zone or _zone(con)
+    if as_of is None:
+        as_of, _ = default_as_of(con)
+    start = None if days is None else as_of - dt.timedelta(days=days)
+    split, values, lower = _list_window(con, as_of, start, zone)
+    if split is None:
+        return None
+    where = ""
+    if search:
+        values["search"] = f"%{search.strip().lower()}%"
+        where = ("WHERE (lower(coalesce(acc.name, '')) LIKE $search "
+                 "OR lower(coalesce(acc.domain, '')) LIKE $search)")
+    order = {
+        "interactions": "interactions DESC, last_at DESC NULLS LAST, name",
+        "last_interaction": "last_at DESC NULLS LAST, interactions DESC, name",
+        "name": "lower(name), account_id",
+    }[sort]
+    sums = ", ".join(f"{name}" for name, _, _ in scope.DAY_COUNTS)
+    return con.execute(
+        f"""WITH day_part AS (
+            SELECT record_id AS account_id, day, {sums}, last_at
+            FROM record_day WHERE record_type = 'account' AND day <= $last
+        ),
+        detail AS (
+            SELECT record_id AS account_id, type, start_at FROM record_activity
+            WHERE record_type = 'account' AND {scope.COUNTED_FILTER}
+              AND start_at <= $as_of AND start_at >= $to_at
+            UNION ALL
+            SELECT record_id, type, start_at FROM record_activity
+            WHERE record_type = 'account' AND {scope.COUNTED_FILTER}
+              AND {lower} AND start_at < $from_at
+        ),
+        per_acc AS (
+            SELECT account_id, sum(interactions) AS interactions, sum(emails) AS emails,
+                   sum(meetings) AS meetings, sum(calls) AS calls, max(last_at) AS last_at
+            FROM (
+                SELECT account_id,
+                       CASE WHEN day >= $first THEN emails_sent + emails_received
+                            + meetings_sent + meetings_received + calls_made
+                            + calls_received ELSE 0 END AS interactions,
+                       CASE WHEN day >= $first THEN emails_sent + emails_received
+                            ELSE 0 END AS emails,
+                       CASE WHEN day >= $first THEN meetings_sent + meetings_received
+                            ELSE 0 END AS meetings,
+                       CASE WHEN day >= $first THEN calls_made + calls_received
+                            ELSE 0 END AS calls,
+                       last_at
+                FROM day_part
+                UNION ALL
+                SELECT account_id, 1,
+                       CASE WHEN type = 'email' THEN 1 ELSE 0 END,
+                       CASE WHEN type = 'meeting' THEN 1 ELSE 0 END,
+                       CASE WHEN type = 'call' THEN 1 ELSE 0 END, start_at
+                FROM detail
+            ) GROUP BY account_id
+        ),
+        contacts AS (
+            SELECT account_id, count(DISTINCT person_key) AS contacts FROM people
+            WHERE side = 'them' AND account_id IS NOT NULL GROUP BY account_id
+        )
+        SELECT acc.account_id, coalesce(acc.name, acc.domain, acc.account_id) AS name,
+               acc.domain, coalesce(c.contacts, 0) AS contacts,
+               CAST(coalesce(pa.interactions, 0) AS BIGINT) AS interactions,
+               CAST(coalesce(pa.emails, 0) AS BIGINT) AS emails,
+               CAST(coalesce(pa.meetings, 0) AS BIGINT) AS meetings,
+               CAST(coalesce(pa.calls, 0) AS BIGINT) AS calls, pa.last_at
+        FROM accounts acc
+        LEFT JOIN per_acc pa ON pa.account_id = acc.account_id
+        LEFT JOIN contacts c ON c.account_id = acc.account_id
+        {where}
+        {"AND" if where else "WHERE"} (pa.account_id IS NOT NULL OR c.account_id IS NOT NULL)
+        ORDER BY {order}
+        {f"LIMIT {int(limit)}" if limit else ""}""",
+        values,
+    ).df()
+
+
+def list_contacts(con, *, account_id=None, search=None, as_of=None, days=60, limit=None):
+    """kpi.list_contacts read from the figure tables; None when they are stale.
+
+    A contact's interactions are the window's completed emails, meetings and
+    calls it takes part in, as on the contact's page (without activities that
+    only name it as their regarding record).
+    """
+    from kpi import materialize
+
+    if not materialize.is_fresh(con):
+        return None
+    if as_of is None:
+        as_of, _ = default_as_of(con)
+    start = None if days is None else as_of - dt.timedelta(days=days)
+    values: dict = {"as_of": as_of}
+    if start is not None:
+        values["start"] = start
+    window = "rp.start_at > $start" if start is not None else "true"
+    filters = ["pe.side = 'them'"]
+    if account_id:
+        values["account"] = account_id
+        filters.append("pe.account_id = $account")
+        # The account's own rows hold every activity of its people.
+        source = "rp.record_type = 'account' AND rp.record_id = $account"
+    else:
+        source = ("rp.record_type = 'contact' AND rp.record_id = rp.person_key "
+                  "AND rp.record_id IN (SELECT person_key FROM pe)")
+    if search:
+        values["search"] = f"%{search.strip().lower()}%"
+        filters.append("(lower(coalesce(pe.name, '')) LIKE $search "
+                       "OR lower(coalesce(pe.email, '')) LIKE $search)")
+    return con.execute(
+        f"""WITH pe AS (SELECT * FROM people pe WHERE {' AND '.join(filters)}),
+        per AS (
+            SELECT rp.person_key,
+                   count(DISTINCT CASE WHEN {window} THEN rp.activity_id END)
+                       AS interactions,
+                   max(rp.start_at) AS last_at
+            FROM record_party rp
+            WHERE {source} AND rp.{scope.COUNTED_FILTER.replace(' AND ', ' AND rp.')}
+              AND rp.start_at <= $as_of
+              AND rp.person_key IN (SELECT person_key FROM pe)
+            GROUP BY rp.person_key
+        )
+        SELECT pe.person_key AS contact_id,
+               coalesce(max(pe.name), max(pe.email), pe.person_key) AS name,
+               max(pe.email) AS email, max(pe.account_id) AS account_id,
+               max(coalesce(acc.name, acc.domain)) AS account_name,
+               coalesce(max(per.interactions), 0) AS interactions,
+               max(per.last_at) AS last_at
+        FROM pe
+        LEFT JOIN per ON per.person_key = pe.person_key
+        LEFT JOIN accounts acc ON acc.account_id = pe.account_id
+        GROUP BY pe.person_key
+        ORDER BY interactions DESC, last_at DESC NULLS LAST, name
+        {f"LIMIT {int(limit)}" if limit else ""}""",
+        values,
+    ).df()

@@ -129,8 +129,13 @@ def computed_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
 def _write_meta(con, current: settings_mod.Settings, seconds: float, how: str) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS figure_meta (key VARCHAR PRIMARY KEY, "
                 "value VARCHAR NOT NULL)")
+    first, last, completed = con.execute(
+        "SELECT min(start_at), max(start_at), count(*) FROM activities "
+        "WHERE state = 'completed'").fetchall()[0]
+    extent = {"first_at": first.isoformat() if first else None,
+              "last_at": last.isoformat() if last else None, "completed": completed}
     rows = {"computed_at": _now().isoformat(), "settings": fingerprint(current),
-            "zone": current.display_timezone, "state": _state(con),
+            "zone": current.display_timezone, "state": _state(con), "extent": extent,
             "seconds": round(seconds, 3), "how": how}
     con.execute("DELETE FROM figure_meta")
     con.executemany("INSERT INTO figure_meta VALUES (?, ?)",

@@ -251,3 +251,51 @@ def test_settings_change_without_recompute_reads_the_store(tmp_path):
     assert not materialize.is_fresh(con)
     f = kpi.figures(con, "account", "contoso.com", as_of=AS_OF, days=30)
     assert {d["date"]: d for d in f["daily"]}["2024-03-21"]["calls_received"] == 1
+
+
+def _same_frame(mine, theirs):
+    import pandas.testing as pdt
+
+    assert mine is not None
+    pdt.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True),
+                           check_dtype=False)
+
+
+@pytest.mark.slow
+def test_lists_from_the_tables_equal_the_lists_from_the_store(tmp_path):
+    from kpi import core
+
+    hand = _build(tmp_path / "hand.duckdb")
+    generated, _ = _generated_store(tmp_path / "lists.duckdb", n=2000, seed=5)
+    cases = [(hand, AS_OF, "domain:contoso.com"), (hand, D(2024, 3, 20, 23, 45), None),
+             (generated, D(2025, 10, 3, 14, 30), "acc:3"),
+             (generated, D(2025, 12, 31, 23, 59, 59), "acc:0")]
+    for con, as_of, account in cases:
+        for days in (30, 60, None):
+            for sort in ("interactions", "last_interaction", "name"):
+                _same_frame(core.list_accounts(con, as_of=as_of, days=days, sort=sort),
+                            kpi.list_accounts(con, as_of=as_of, days=days, sort=sort))
+            _same_frame(core.list_accounts(con, as_of=as_of, days=days, search="1"),
+                        kpi.list_accounts(con, as_of=as_of, days=days, search="1"))
+            if account:
+                _same_frame(core.list_contacts(con, account_id=account, as_of=as_of,
+                                               days=days),
+                            kpi.list_contacts(con, account_id=account, as_of=as_of,
+                                              days=days))
+            _same_frame(core.list_contacts(con, search="c1", as_of=as_of, days=days),
+                        kpi.list_contacts(con, search="c1", as_of=as_of, days=days))
+    accounts = core.list_accounts(hand, as_of=AS_OF, days=30)
+    assert list(accounts["interactions"]) == [6, 1]
+    assert core.computed_at(hand) == materialize.computed_at(hand).isoformat() + "Z"
+
+
+def test_sidebar_reads_the_recorded_extent(tmp_path, monkeypatch):
+    con = _build(tmp_path / "extent.duckdb")
+    assert materialize.meta(con)["extent"] == {
+        "first_at": "2024-03-01T00:00:00", "last_at": "2024-03-31T00:00:00", "completed": 10}
+    recorded = (kpi.data_extent(con), kpi.default_as_of(con, now=D(2026, 1, 1)),
+                kpi.default_as_of(con, now=D(2024, 3, 20)))
+    _live(monkeypatch)
+    assert recorded == (kpi.data_extent(con), kpi.default_as_of(con, now=D(2026, 1, 1)),
+                        kpi.default_as_of(con, now=D(2024, 3, 20)))
+    assert recorded[0]["activities"] == 10 and recorded[2] == (D(2024, 3, 20), None)
