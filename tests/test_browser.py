@@ -130,7 +130,7 @@ def test_account_page_of_the_top_enron_account_matches_the_command_line(app, pag
     assert note == "The data end on 2002-02-13, so figures are shown as of that day."
     _open(tab, f"{app['url']}/account?id={quote(top.account_id)}&days=all", top["name"])
     tab.wait_for_function("document.querySelectorAll('.vega-embed svg').length >= 3")
-    header = tab.inner_text("[data-testid='stCaptionContainer'] >> nth=0")
+    header = tab.inner_text("[data-testid='stMain'] [data-testid='stCaptionContainer'] >> nth=0")
     shown_as_of = header.split("figures as of ")[1].split(" ")[0]
     assert shown_as_of == as_of.isoformat() + "Z"
     fig = _cli_figures(app["db"], top.account_id, shown_as_of, "all")
