@@ -90,7 +90,8 @@ def show_engagement(fig: dict) -> None:
     engagement = fig["email_engagement"]
     st.subheader("E-mail engagement")
     if not engagement.get("tracked"):
-        st.write(f"No tracking data in these imports: {engagement.get('note') or ''}".rstrip(": "))
+        note = engagement.get("note") or "no tracking data in these imports"
+        st.write(note[:1].upper() + note[1:] + ".")
         return
     st.write(f"{engagement['followed']} followed e-mails of ours in the window.")
     cols = st.columns(4)
