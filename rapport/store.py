@@ -190,11 +190,24 @@ def connect(
                 f"{target}: no Rapport database here. Import data first "
                 "(python -m rapport import PATH) or choose another file with --db."
             )
-        return duckdb.connect(str(target), read_only=True)
+        return duckdb.connect(str(target), read_only=True, config=_config())
     target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target))
+    con = duckdb.connect(str(target), config=_config())
     create_schema(con)
     return con
+
+
+ENV_MEMORY = "RAPPORT_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def _config() -> dict:
+    """DuckDB settings of every connection.
+
+    The memory limit keeps a large import or recompute from taking the whole
+    machine: past it, DuckDB spills to a temporary folder beside the file.
+    """
+    return {"memory_limit": os.environ.get(ENV_MEMORY, DEFAULT_MEMORY_LIMIT)}
 
 
 @contextlib.contextmanager
