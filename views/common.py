@@ -334,11 +334,13 @@ def view() -> View:
     folder navigation, which runs a page without app.py, until the first
     st.navigation call; the first visit of the process to a page's own link
     (``/account?id=...``) would then lack the sidebar and the database. The
-    page then turns that mode off and runs again, through app.py.
+    page then turns that mode off and runs again, through app.py. When
+    several sessions open such links at once, another one may have turned the
+    mode off already: a page run without app.py's view runs again too.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory or _VIEW_KEY not in st.session_state:
         PagesManager.uses_pages_directory = False
         st.rerun()
     return st.session_state[_VIEW_KEY]
