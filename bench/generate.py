@@ -197,7 +197,7 @@ def generate(n: int, seed: int = 1, opportunities: int | None = None) -> dict[st
     })
     # Same person twice in one role adds nothing; keep the table's key unique.
     opportunity_members = opportunity_members.group_by(
-        ["opportunity_id", "person_id", "role"]).aggregate([])
+        ["opportunity_id", "person_id", "role"], use_threads=False).aggregate([])
 
     # Activities.
     idx = np.arange(n)
@@ -291,7 +291,8 @@ def generate(n: int, seed: int = 1, opportunities: int | None = None) -> dict[st
                   "role": pc.filter(pa.array(extra_role), keep)}),
     ])
     # A contact drawn twice for one activity would repeat a key; keep one.
-    parties = parties.group_by(["activity_id", "person_id", "role"]).aggregate([])
+    parties = parties.group_by(["activity_id", "person_id", "role"],
+                               use_threads=False).aggregate([])
     tables = {"accounts": accounts, "people": people, "leads": leads,
               "opportunities": opportunities, "opportunity_members": opportunity_members,
               "activities": activities, "activity_parties": parties}
