@@ -145,16 +145,24 @@ def _write_meta(con, current: settings_mod.Settings, seconds: float, how: str) -
 def _build(con: duckdb.DuckDBPyConnection, zone: str, sources: dict | None = None,
            member_filter: str = "", into: str = "CREATE OR REPLACE TABLE {table} AS",
            where: str = "") -> None:
-    """Compute membership once, then each figure table from it."""
-    con.execute("CREATE OR REPLACE TEMP TABLE record_members AS "
-                f"WITH {scope.membership_ctes(sources, member_filter)} "
-                f"{scope.RECORD_MEMBERS} {where}")
+    """Compute membership once, then each figure table from it.
+
+    The shared expressions (party, counted, record_members) are computed once
+    into temporary tables of the same names, which the statements of
+    :mod:`kpi.scope` then read.
+    """
     base = scope.base_ctes(sources)
+    for name in ("party", "counted"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS WITH {base} SELECT * FROM {name}")
+    con.execute("CREATE OR REPLACE TEMP TABLE record_members AS "
+                f"WITH {scope.MEMBERS.format(member_filter=member_filter)} "
+                f"{scope.RECORD_MEMBERS} {where}")
     for table in ("record_activity", "record_party"):
         body = scope.RECORD_ACTIVITY if table == "record_activity" else scope.RECORD_PARTY
         order = f"ORDER BY {scope.RECORD_ORDER}" if into.startswith("CREATE") else ""
-        con.execute(f"{into.format(table=table)} WITH {base} {body} {order}")
-    con.execute("DROP TABLE record_members")
+        con.execute(f"{into.format(table=table)} {body} {order}")
+    for name in ("record_members", "counted", "party"):
+        con.execute(f"DROP TABLE {name}")
     if into.startswith("CREATE"):
         con.execute(f"CREATE OR REPLACE TABLE record_day AS "
                     f"{scope.record_day_sql('record_activity', zone)} "

@@ -202,7 +202,7 @@ JOIN party p ON p.activity_id = m.activity_id
 """.format(act_columns=", ".join("c." + c for c in PARTY_ACT_COLUMNS),
            party_columns=", ".join("p." + c for c in PARTY_COLUMNS))
 
-RECORD_ORDER = "record_type, record_id, start_at, activity_id"
+RECORD_ORDER = "record_type, record_id"
 
 # Completed emails, meetings and calls per record and calendar day of the
 # display zone, by initiating side; last_at is the day's latest of them.
