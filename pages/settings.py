@@ -83,17 +83,15 @@ if st.session_state.pop("_settings_request", False):
         st.stop()
     if "internal_domains" in changes and "internal_domains_inferred" not in changes:
         changes["internal_domains_inferred"] = False
-    common._open_file.clear()  # the app's read-only connection gives way to the write
-    con = store.connect(view.path)
-    try:
-        with store.transaction(con):
-            saved = settings_mod.save(con, **changes)
-            people.classify(con, saved)
-    except (KeyError, ValueError) as exc:
-        con.close()
-        st.error(f"Not saved: {exc}")
-        st.stop()
-    con.close()
+    # Other sessions go on reading while the change is written (common.writing).
+    with common.writing(view.path) as con:
+        try:
+            with store.transaction(con):
+                saved = settings_mod.save(con, **changes)
+                people.classify(con, saved)
+        except (KeyError, ValueError) as exc:
+            st.error(f"Not saved: {exc}")
+            st.stop()
     st.session_state["_settings_message"] = (
         "Saved " + ", ".join(sorted(changes)) + "; people and accounts were classified "
         "again under the new settings.")

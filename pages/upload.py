@@ -1,6 +1,5 @@
 """Upload: import files, see what each adds before anything is written, undo imports."""
 
-import contextlib
 import datetime as dt
 import tempfile
 from pathlib import Path
@@ -24,15 +23,9 @@ common.status_line(view)
 settings = settings_mod.load(view.con)
 
 
-@contextlib.contextmanager
 def writable(path: Path):
-    """A read-write connection: the app's read-only one is closed first."""
-    common._open_file.clear()
-    con = store.connect(path)
-    try:
-        yield con
-    finally:
-        con.close()
+    """A writable connection, while other sessions go on reading (common.writing)."""
+    return common.writing(path)
 
 
 def _request(action) -> None:

@@ -30,6 +30,8 @@ LOCK_RETRIES = 5
 LOCK_WAIT_SECONDS = 2.0
 # Close the file after this long without a page run, so imports can write it.
 IDLE_SECONDS = 10.0
+# How long a write in the app waits for the pages drawing from the file.
+WRITE_WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -81,26 +83,86 @@ class OpenFile:
     """
 
     def __init__(self, path: str):
+        self.path = path
         self.shared = store.SharedConnection(path, read_only=True)
         self.closed = False
         self._users = 0
         self._last_used = time.monotonic()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._switching = False  # a write is swapping the connection for a writable one
+        self._write_lock = threading.Lock()
+        self._retiring = False  # closing after a write, once its readers are done
         threading.Thread(target=self._close_when_idle, daemon=True,
                          name=f"rapport-idle-{Path(path).name}").start()
 
     def acquire(self) -> duckdb.DuckDBPyConnection | None:
         """This thread's cursor, or None when the file was just closed."""
         with self._lock:
-            if self.closed:
+            while self._switching:
+                self._lock.wait(0.1)
+            if self.closed or self._retiring:
                 return None
             self._users += 1
-        return self.shared.cursor()
+            shared = self.shared
+        return shared.cursor()
 
     def release(self) -> None:
         with self._lock:
             self._users -= 1
             self._last_used = time.monotonic()
+            self._lock.notify_all()
+
+    @contextlib.contextmanager
+    def writer(self, own: int = 1) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection that may write, while other sessions go on reading.
+
+        DuckDB lets a process open a file read-only or writable, not both. So
+        the read-only connection waits for the pages drawing from it to finish
+        (*own* of its users are the caller's page, which reads no more while it
+        writes), new pages wait a moment, and it is replaced by a writable one.
+        Pages then read through cursors of that connection, which show the
+        store as last committed: a page drawn during an import shows the
+        figures from before it or after it, never some of each. One write runs
+        at a time; after it, the file is closed once its readers are done.
+        """
+        with self._write_lock:
+            with self._lock:
+                self._users -= own
+                self._switching = True
+                try:
+                    deadline = time.monotonic() + WRITE_WAIT_SECONDS
+                    while self._users > 0 and not self.closed:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(
+                                f"{self.path} is busy: pages have been reading it for over "
+                                f"{WRITE_WAIT_SECONDS:.0f} s; try again")
+                        self._lock.wait(0.1)
+                    if self.closed:
+                        raise TimeoutError(f"{self.path} was just closed; try again")
+                    if self.shared.read_only:
+                        self.shared.close()
+                        self.shared = store.SharedConnection(self.path, read_only=False)
+                finally:
+                    self._users += own
+                    self._switching = False
+                    self._lock.notify_all()
+                shared = self.shared
+            try:
+                yield shared.cursor()
+            finally:
+                self._retire(own)
+
+    def _retire(self, own: int) -> None:
+        """Close the file once the pages reading it are done, as after any write:
+        the next page opens it read-only again, and the command line can write."""
+        with self._lock:
+            self._retiring = True
+            deadline = time.monotonic() + WRITE_WAIT_SECONDS
+            while self._users > own and time.monotonic() < deadline:
+                self._lock.wait(0.1)
+            self.closed = True
+            self.shared.close()
+            self._lock.notify_all()
 
     def close(self) -> None:
         with self._lock:
@@ -113,7 +175,8 @@ class OpenFile:
             time.sleep(1.0)
             with self._lock:
                 idle = time.monotonic() - self._last_used
-                if self._users == 0 and idle > IDLE_SECONDS and not self.closed:
+                if self._users == 0 and idle > IDLE_SECONDS and not self.closed \
+                        and not self._switching:
                     self.closed = True
                     self.shared.close()
 
@@ -123,6 +186,15 @@ class OpenFile:
 def _open_file(path: str, identity: tuple) -> OpenFile:
     # identity (inode, device) makes a rebuilt file a new entry.
     return OpenFile(path)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for a write made in the app (an upload, an undo, a setting),
+    for the page whose session holds *path* open; see :meth:`OpenFile.writer`."""
+    opened = _open_file(str(path), _identity(path))
+    with opened.writer() as con:
+        yield con
 
 
 def _identity(path: Path) -> tuple:
@@ -180,9 +252,10 @@ def connect(path: Path) -> tuple[OpenFile, duckdb.DuckDBPyConnection]:
             time.sleep(LOCK_WAIT_SECONDS)
             continue
         con = opened.acquire()
-        if con is not None:  # else it closed for idleness just now: open it again
+        if con is not None:  # else it closed (idle, or after a write): open it again
             notice.empty()
             return opened, con
+        time.sleep(0.05)
     notice.error(
         f"{path} is still locked by another program. Wait for the import to finish, "
         "then try again."
