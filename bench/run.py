@@ -86,7 +86,7 @@ def child_bare(csv_dir: str, db: str, memory: str | None) -> dict:
     return {"seconds": time.perf_counter() - started}
 
 
-def child_bulk(csv_dir: str, db: str, memory: str | None, figures: str = "1") -> dict:
+def child_bulk(csv_dir: str, db: str, figures: str = "1", *, memory: str | None) -> dict:
     from bench.load import bulk_import
 
     con = _connect(db, memory)
@@ -235,7 +235,7 @@ CHILDREN = {"bare": child_bare, "bulk": child_bulk, "rowwise": child_rowwise,
 def _child_main(argv: list[str]) -> None:
     name, *args = argv
     memory = os.environ.get("RAPPORT_BENCH_MEMORY") or None
-    result = CHILDREN[name](*args, memory)
+    result = CHILDREN[name](*args, memory=memory)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print("RESULT " + json.dumps(result, default=str), flush=True)
 
