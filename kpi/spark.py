@@ -60,11 +60,17 @@ def to_spark(sql: str) -> str:
 
 
 def statements(zone: str = "UTC") -> dict[str, str]:
-    """The Spark SQL of each figure table, in the order they must run."""
-    members = f"WITH {scope.membership_ctes()}\n"
+    """The Spark SQL of each table, in the order they must run.
+
+    record_members (which record each activity belongs to) is computed once
+    and cached; the figure tables read it, as kpi.materialize does on DuckDB.
+    """
+    base = f"WITH {scope.base_ctes()}\n"
     return {
-        "record_activity": to_spark(members + scope.RECORD_ACTIVITY),
-        "record_party": to_spark(members + scope.RECORD_PARTY),
+        "record_members": to_spark(f"WITH {scope.membership_ctes()}\n"
+                                   f"{scope.RECORD_MEMBERS}"),
+        "record_activity": to_spark(base + scope.RECORD_ACTIVITY),
+        "record_party": to_spark(base + scope.RECORD_PARTY),
         "record_day": to_spark(scope.record_day_sql("record_activity", zone)),
     }
 
@@ -112,6 +118,10 @@ def compute(spark, input_dir: str, output_dir: str | None = None,
     frames = {}
     for name, sql in statements(zone).items():
         frame = spark.sql(sql)
+        if name not in OUTPUT_TABLES:
+            frame = frame.cache()
+            frame.createOrReplaceTempView(name)
+            continue
         if output_dir:
             frame.write.mode("overwrite").parquet(_path(output_dir, name))
             frame = spark.read.parquet(_path(output_dir, name))
