@@ -251,6 +251,7 @@ def _child_main(argv: list[str]) -> None:
     memory = os.environ.get("RAPPORT_BENCH_MEMORY") or None
     result = CHILDREN[name](*args, memory=memory)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["load_average"] = round(os.getloadavg()[1], 1)  # over the last 5 minutes
     print("RESULT " + json.dumps(result, default=str), flush=True)
 
 
@@ -472,6 +473,9 @@ def report(results: dict) -> str:
         [_fmt_ms(get(r, "pages", "sidebar_ms")) for r in sizes])
     row("peak RSS of the import", [f"{get(r, 'bulk', 'peak_rss_mb') or 0:,.0f} MB"
                                    for r in sizes])
+    row("machine load (5-min load average) at the end of import / pages",
+        [f"{_load(get(r, 'bulk', 'load_average'))} / {_load(get(r, 'pages', 'load_average'))}"
+         for r in sizes])
     lines.append("")
     lines.append(f"Same on {SMALL:,} activities: " + "; ".join(
         f"{kind} {which} ({_dig(small, (f'{kind}_{which}', 'activities')) or 0:,} activities): "
@@ -591,6 +595,10 @@ kpi/__init__.py calls them.
 pessimistic and ratios between two runs taken minutes apart carry noise of
 tens of percent.
 """
+
+
+def _load(value) -> str:
+    return "?" if value is None else f"{value:g}"
 
 
 def _x(value) -> str:
