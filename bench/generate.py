@@ -195,9 +195,7 @@ def generate(n: int, seed: int = 1, opportunities: int | None = None) -> dict[st
                                 pc.take(con_id, member_contact)),
         "role": pc.if_else(pa.array(team), "team", "stakeholder"),
     })
-    # Same person twice in one role adds nothing; keep the table's key unique.
-    opportunity_members = opportunity_members.group_by(
-        ["opportunity_id", "person_id", "role"], use_threads=False).aggregate([])
+    # One member per opportunity: the table's key is unique as it stands.
 
     # Activities.
     idx = np.arange(n)
@@ -290,9 +288,8 @@ def generate(n: int, seed: int = 1, opportunities: int | None = None) -> dict[st
                   "person_id": pc.filter(extra_person, keep),
                   "role": pc.filter(pa.array(extra_role), keep)}),
     ])
-    # A contact drawn twice for one activity would repeat a key; keep one.
-    parties = parties.group_by(["activity_id", "person_id", "role"],
-                               use_threads=False).aggregate([])
+    # The three roles of one activity always differ (sender / to / cc, organizer /
+    # required / optional, ...), so (activity_id, person_id, role) is unique.
     tables = {"accounts": accounts, "people": people, "leads": leads,
               "opportunities": opportunities, "opportunity_members": opportunity_members,
               "activities": activities, "activity_parties": parties}
