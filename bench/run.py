@@ -533,7 +533,7 @@ def report(results: dict) -> str:
                      f"{mem.get('n', 0):,} activities) | "
                      f"{'failed: ' + mem['error'] if 'error' in mem else f'{rss:,.0f} MB'}"
                      f" (DuckDB memory_limit {mem.get('memory_limit') or 'default'}) | "
-                     f"{_verdict(rss, 1000, ' MB') if rss else 'not measured'} |")
+                     f"{mem.get('verdict') or (_verdict(rss, 1000, ' MB') if rss else 'not measured')} |")
     lines += ["", "## How to run", "",
               "    scripts/bench                       # 1e6, 3e6 and 1e7 activities",
               "    scripts/bench --sizes 1e6           # one size; results of others are kept",
