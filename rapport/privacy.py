@@ -336,7 +336,7 @@ def compact(path: str | os.PathLike) -> None:
     for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=store.duckdb_config())
     try:
         name = scalar(con, "SELECT current_database()")
         con.execute("ATTACH ? AS rapport_compact", [str(fresh)])

@@ -190,9 +190,9 @@ def connect(
                 f"{target}: no Rapport database here. Import data first "
                 "(python -m rapport import PATH) or choose another file with --db."
             )
-        return duckdb.connect(str(target), read_only=True, config=_config())
+        return duckdb.connect(str(target), read_only=True, config=duckdb_config())
     target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target), config=_config())
+    con = duckdb.connect(str(target), config=duckdb_config())
     create_schema(con)
     return con
 
@@ -201,7 +201,7 @@ ENV_MEMORY = "RAPPORT_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
-def _config() -> dict:
+def duckdb_config() -> dict:
     """DuckDB settings of every connection.
 
     The memory limit keeps a large import or recompute from taking the whole

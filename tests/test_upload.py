@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -33,7 +32,7 @@ def open_page(db: Path, monkeypatch, page: str) -> AppTest:
 
 
 def count(db: Path, sql: str):
-    con = duckdb.connect(str(db), read_only=True)
+    con = store.connect(db, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
