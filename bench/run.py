@@ -597,6 +597,16 @@ kpi/__init__.py computes from the canonical tables); the lines "as
 kpi/__init__.py computes it today" show what the pages pay until
 kpi/__init__.py calls them.
 
+**Memory.** The import keeps everything it writes in one transaction, and
+the canonical tables' primary keys are ART indexes that DuckDB holds in
+memory; the figure tables' joins and sorts come on top. The 1 GB import
+(3.7 million activities) ran out of memory inside DuckDB with memory_limit
+700MB and with 4GB; 3 million activities peaked at 6.1 GB of RSS with a 6GB
+limit, and 10 million ran out of memory with 8GB and were measured with 16GB.
+The < 1 GB target needs an import that commits in parts (which the "before
+or after, never in between" rule of an import forbids today) or keys that are
+not indexed while loading.
+
 **The machine was shared** with other work while these numbers were taken
 (load averages of 5 to 17 on 2 cores), so every absolute time here is
 pessimistic and ratios between two runs taken minutes apart carry noise of
