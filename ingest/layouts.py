@@ -72,7 +72,7 @@ def detect(source: Source) -> Layout:
     raise file_error(
         source.name,
         "its content matches none of the layouts Rapport reads",
-        f"Rapport reads: {names}. See docs/formats.md for the columns each needs",
+        f"Rapport reads: {names}. See docs/formats-*.md for the columns each needs",
     )
 
 

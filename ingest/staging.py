@@ -129,7 +129,7 @@ def read_part(label: str, source: Source, options: ReadOptions,
                     raise ImportProblem([Problem(
                         label, None, None, "its content matches none of the layouts "
                         "Rapport reads and it is not a table with a header row",
-                        "see docs/formats.md for what Rapport reads")])
+                        "see docs/formats-*.md for what Rapport reads")])
                 return part
             part.layout = layout.name
             part.batch = layout.read(source, options)

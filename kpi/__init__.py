@@ -77,6 +77,17 @@ def resolve(con: duckdb.DuckDBPyConnection, record_type: str, key: str) -> tuple
         rows = con.execute(sql, values).fetchall()
         if rows:
             return _unique(rows, record_type, key)
+    if record_type == "contact":
+        side = con.execute(
+            "SELECT max(side) FROM people WHERE person_key = ? OR lower(email) = ? "
+            "OR lower(name) = ?", [lowered, lowered, lowered]).fetchall()[0][0]
+        if side == "us":
+            raise LookupError(f"{key!r} is one of our own people (an internal domain), not a "
+                              "customer contact; look up the customer's address instead, or "
+                              "change internal_domains if this person is a customer")
+        if side == "excluded":
+            raise LookupError(f"{key!r} is excluded from every figure (an automated sender, "
+                              "an excluded address or domain, or opted out)")
     return _unique([], record_type, key)
 
 

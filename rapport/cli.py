@@ -12,11 +12,14 @@ import json
 import sys
 from typing import Sequence
 
+import duckdb
+
 from rapport import settings as settings_mod
 from rapport import store
 
 EXIT_INPUT = 2
 EXIT_LOOKUP = 3
+EXIT_BUSY = 4
 
 
 def parse_as_of(text: str | None) -> dt.datetime | None:
@@ -247,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("type", choices=["account", "contact", "lead", "opportunity"])
     p.add_argument("key", help="the record's id, or its name or e-mail address when unique")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--as-of", type=parse_as_of, metavar="T", help="ISO-8601 time (default now)")
+    p.add_argument("--as-of", type=parse_as_of, metavar="T", help="ISO-8601 time (default: now, or the end of the data's last day when the data end before the window)")
     p.add_argument("--days", type=parse_days, default=60, metavar="N|all",
                    help="window length in days, or 'all' (default 60)")
     p.set_defaults(func=cmd_show)
@@ -296,3 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"rapport: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        print(f"rapport: {store.db_path(args.db)} is in use by another program (the app, "
+              "or another import). Stop it or wait until it lets go of the file, then "
+              "run the command again; the app does the same import on its Upload page.",
+              file=sys.stderr)
+        return EXIT_BUSY

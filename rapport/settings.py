@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,6 +67,11 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be 1 or more, got {getattr(self, name)}")
+        try:
+            re.compile(self.automated_sender_pattern)
+        except re.error as exc:
+            raise ValueError(f"automated_sender_pattern: {self.automated_sender_pattern!r} is "
+                             f"not a regular expression ({exc})") from None
         if not 0 <= self.business_start_hour < self.business_end_hour <= 24:
             raise ValueError("business_start_hour must be before business_end_hour, 0 to 24")
 
@@ -93,10 +99,14 @@ def parse_value(name: str, text: str):
         if name == "business_days":
             return [int(item) for item in items]
         return [item.lower() for item in items]
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ValueError(f"{name}: expected {kind}, got {text!r}") from None
     return text
 
 

@@ -450,3 +450,18 @@ def test_an_own_database_file_that_does_not_exist_is_named(small_db, tmp_path, m
         "database file, or create one with: python -m rapport --db PATH import FILES"]
     at.sidebar.text_input[0].input(str(small_db)).run()
     assert at.caption[0].value.startswith(f"Data: `{small_db}`, 8 activities")
+
+
+def test_switching_workspace_opens_it_on_its_own_as_of_date(small_db, monkeypatch):
+    import functools
+
+    from rapport.workspaces import pipeline
+
+    monkeypatch.setattr(pipeline, "build", functools.partial(pipeline.build, limit=120))
+    at = run_page(small_db, monkeypatch)
+    assert "Figures as of 2001-05-30" in at.caption[0].value
+    at.sidebar.radio[0].set_value("pipeline").run()
+    assert not at.exception
+    caption = next(c.value for c in at.caption if c.value.startswith("Data:"))
+    assert "Figures as of 2001-05-30" not in caption
+    assert "Figures as of 2017-" in caption

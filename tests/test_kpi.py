@@ -234,3 +234,11 @@ def test_cli_show_prints_the_same_json(tmp_path, capsys):
     code = cli.main(["show", "account", "nope.example", "--db", str(path)])
     assert code == cli.EXIT_LOOKUP
     assert "no account matches" in capsys.readouterr().err
+
+
+def test_an_internal_person_is_not_a_contact(db):
+    con, _ = db
+    with pytest.raises(LookupError, match="one of our own people"):
+        kpi.figures(con, "contact", "ann@ourco.com", as_of=AS_OF)
+    with pytest.raises(LookupError, match="excluded from every figure"):
+        kpi.figures(con, "contact", "noreply@contoso.com", as_of=AS_OF)

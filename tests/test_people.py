@@ -151,3 +151,14 @@ def test_tenant_domains_keep_the_tenant():
     assert registrable_domain("eu.contoso.onmicrosoft.com") == "contoso.onmicrosoft.com"
     assert registrable_domain("onmicrosoft.com") == "onmicrosoft.com"
     assert registrable_domain("gen.pge.com") == "pge.com"
+
+
+def test_settings_errors_name_the_setting():
+    import pytest
+
+    from rapport import settings as settings_mod
+
+    with pytest.raises(ValueError, match="weight_email: expected a number, got 'abc'"):
+        settings_mod.parse_value("weight_email", "abc")
+    with pytest.raises(ValueError, match="not a regular expression"):
+        settings_mod.Settings(automated_sender_pattern="(unclosed").validate()

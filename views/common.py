@@ -300,6 +300,10 @@ def database_path() -> Path | None:
 
 def _write_workspace() -> None:
     workspace = st.session_state["workspace"]
+    # Another workspace holds other dates: open it on its own default as-of date.
+    for key in ("as_of_day", "_as_of_day_link"):
+        st.session_state.pop(key, None)
+    st.query_params.pop("as_of", None)
     if workspace == DEFAULT_WORKSPACE:
         st.query_params.pop("ws", None)
     else:
