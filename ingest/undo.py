@@ -213,6 +213,10 @@ def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> dict:
         con.execute("DELETE FROM activity_sources WHERE import_id = ?", [import_id])
         con.execute("UPDATE imports SET outcome = 'undone' WHERE import_id = ?", [import_id])
         people.refresh(con)
+        # The figure tables follow in the same transaction, so every figure is
+        # what it was before the import the moment the undo commits.
+        from kpi import materialize
+        materialize.recompute(con)
     log.debug("undo of import %s: %s", import_id, counts)
     return counts
 
