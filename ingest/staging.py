@@ -12,6 +12,8 @@ writes every batch of the upload in one transaction.
 
 from __future__ import annotations
 
+import time
+
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -217,3 +219,28 @@ def commit(con: duckdb.DuckDBPyConnection, upload: Upload, *, skip_invalid: bool
     for mapping in save_mappings or []:
         save_mapping(con, mapping)
     return results
+
+
+# Uploads left behind by sessions that never imported them are removed after this.
+STALE_UPLOAD_SECONDS = 24 * 3600
+
+
+def remove_uploads(folder) -> None:
+    """Delete one session's folder of uploaded copies."""
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_uploads(now: float | None = None) -> int:
+    """Delete upload folders (``rapport-*`` in the temporary folder) older than a day."""
+    now = time.time() if now is None else now
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob("rapport-*"):
+        try:
+            old = now - folder.stat().st_mtime > STALE_UPLOAD_SECONDS
+        except OSError:
+            continue
+        if folder.is_dir() and old:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

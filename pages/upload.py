@@ -60,6 +60,7 @@ with st.expander("How to read the files", expanded=False):
 skip_invalid = st.checkbox("Skip invalid rows (import the others and list these with "
                            "the import)", key="upload_skip")
 
+staging.remove_stale_uploads()
 if files:
     folder = st.session_state.setdefault("_upload_dir", tempfile.mkdtemp(prefix="rapport-"))
     saved = st.session_state.setdefault("_upload_saved", {})
@@ -188,6 +189,9 @@ if files:
                 f"{r.rows_skipped} skipped (import {r.import_id})") for r in results]
         st.session_state["_upload_generation"] = generation + 1
         st.session_state.pop("_upload_cache", None)
+        # The uploaded copies are not kept once their rows are stored.
+        staging.remove_uploads(st.session_state.pop("_upload_dir", None))
+        st.session_state.pop("_upload_saved", None)
         _done(f"Imported {len(results)} file(s).")
 
 # --- the import history, with undo --------------------------------------

@@ -134,3 +134,22 @@ def test_the_settings_page_saves_checks_and_reclassifies(empty_db, monkeypatch):
     at.button[0].click().run()
     assert [e.value for e in at.error] == [
         "Not saved: weight_call: 3.0 is outside 0.5 to 1.5 (default 1.0)"]
+
+
+def test_stale_upload_folders_are_removed(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    from ingest import staging
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    old = tmp_path / "rapport-old"
+    old.mkdir()
+    (old / "mail.mbox").write_text("From x\n")
+    fresh = tmp_path / "rapport-new"
+    fresh.mkdir()
+    day_ago = time.time() - 2 * staging.STALE_UPLOAD_SECONDS
+    os.utime(old, (day_ago, day_ago))
+    assert staging.remove_stale_uploads() == 1
+    assert not old.exists() and fresh.exists()
