@@ -465,3 +465,18 @@ def test_switching_workspace_opens_it_on_its_own_as_of_date(small_db, monkeypatc
     caption = next(c.value for c in at.caption if c.value.startswith("Data:"))
     assert "Figures as of 2001-05-30" not in caption
     assert "Figures as of 2017-" in caption
+
+
+def test_an_own_file_that_is_not_a_database_is_named(small_db, tmp_path, monkeypatch):
+    monkeypatch.setenv(store.ENV_DB, str(small_db))
+    junk = tmp_path / "notes.duckdb"
+    junk.write_text("not a database")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["ws"] = "file"
+    at.run()
+    for bad in (junk, tmp_path):
+        at.sidebar.text_input[0].input(str(bad)).run()
+        assert not at.exception
+        assert texts(at.error) == [
+            f"{bad} is not a Rapport database file. Type the path of a .duckdb file that "
+            "Rapport wrote, or create one with: python -m rapport --db PATH import FILES"]

@@ -298,6 +298,24 @@ def database_path() -> Path | None:
     return workspace_path(workspace, own)
 
 
+def _is_database(path: Path) -> bool:
+    """True for a DuckDB file that holds Rapport's tables."""
+    if not path.is_file():
+        return False
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=store.duckdb_config())
+    except duckdb.Error:
+        return False
+    try:
+        found = {name for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables()").fetchall()}
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return {"activities", "people", "imports"} <= found
+
+
 def _write_workspace() -> None:
     workspace = st.session_state["workspace"]
     # Another workspace holds other dates: open it on its own default as-of date.
@@ -390,6 +408,11 @@ def session() -> Iterator[View]:
     if st.session_state.get("workspace") == "file" and not path.exists():
         st.error(f"{path} does not exist. Type the path of an existing Rapport database "
                  "file, or create one with: python -m rapport --db PATH import FILES")
+        st.stop()
+    if st.session_state.get("workspace") == "file" and not _is_database(path):
+        st.error(f"{path} is not a Rapport database file. Type the path of a .duckdb file "
+                 "that Rapport wrote, or create one with: python -m rapport --db PATH "
+                 "import FILES")
         st.stop()
     ensure_database(path)
     opened, con = connect(path)
