@@ -146,7 +146,27 @@ def _arrow(table: str, rows: list[dict]) -> pa.Table:
     if unknown:
         raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
     names = [name for name in columns_of(table) if name in present]
-    return pa.table({name: [row.get(name) for row in rows] for name in names})
+    return pa.table({
+        name: [row.get(name) for row in rows] if _keeps_length(name)
+        else [_clip(row.get(name)) for row in rows]
+        for name in names})
+
+
+def _keeps_length(column: str) -> bool:
+    """Ids and message links are compared, never drawn: they are never cut."""
+    return column.endswith("_id") or column in ("refs", "in_reply_to", "email",
+                                                  "checksum", "file", "problems")
+
+
+# Text longer than this is cut (subjects, names): no real subject or name is
+# this long, and a page must never have to draw megabytes of one cell.
+MAX_TEXT = 1000
+
+
+def _clip(value):
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[: MAX_TEXT - 1] + "…"
+    return value
 
 
 @contextlib.contextmanager

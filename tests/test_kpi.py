@@ -242,3 +242,15 @@ def test_an_internal_person_is_not_a_contact(db):
         kpi.figures(con, "contact", "ann@ourco.com", as_of=AS_OF)
     with pytest.raises(LookupError, match="excluded from every figure"):
         kpi.figures(con, "contact", "noreply@contoso.com", as_of=AS_OF)
+
+
+def test_text_longer_than_the_limit_is_cut(tmp_path):
+    from ingest import base
+
+    con = store.connect(tmp_path / "long.duckdb")
+    b = Batch(file="long.csv", layout="test", checksum="sha256:long")
+    b.add("activities", {"activity_id": "x", "type": "call", "start_at": D(2024, 1, 1),
+                         "state": "completed", "subject": "y" * 3_000_000})
+    write_batches(con, [b])
+    subject = con.execute("SELECT subject FROM activities").fetchall()[0][0]
+    assert len(subject) == base.MAX_TEXT and subject.endswith("…")
