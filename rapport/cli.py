@@ -157,7 +157,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     from kpi import materialize
     from rapport import people
 
-    con = store.connect(args.db)
+    reading = args.action != "set" and store.db_path(args.db).exists()
+    con = store.connect(args.db, read_only=reading)
     if args.action == "set":
         try:
             value = settings_mod.parse_value(args.name, args.value)

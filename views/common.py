@@ -657,8 +657,11 @@ def record_list(record_type: str, current: View) -> None:
         if search:
             st.info(f"No {record_type} matches \"{search}\".")
         else:
-            st.info(f"There are no {plural.lower()} yet: they come from CRM exports "
-                    "(Dataverse, Salesforce, HubSpot) and from the pipeline workspace.")
+            where = ("CRM exports (Dataverse, Salesforce, HubSpot)" if record_type == "lead"
+                     else "CRM exports (Dataverse, Salesforce, HubSpot) and the sales "
+                          "pipeline workspace")
+            st.info(f"There are no {plural.lower()} in this database yet: they come from "
+                    f"{where}.")
         return
     st.write(f"{len(records):,} {plural.lower()} shown (up to 500; search to narrow).")
     records.insert(0, "link", record_urls(record_type, records, "id", "name", current))
