@@ -125,7 +125,7 @@ def figures(
     }
     result.update(_widgets(con, record_type, record_id, as_of, start, settings))
     result["summary"] = sentences(result)
-    result["computed_at"] = iso(_now())
+    result["computed_at"] = core.computed_at(con)
     return result
 
 

@@ -5,6 +5,8 @@ import re
 
 import streamlit as st
 
+from kpi import materialize
+
 from rapport import people, store
 from rapport import settings as settings_mod
 from views import common
@@ -89,6 +91,7 @@ if st.session_state.pop("_settings_request", False):
             with store.transaction(con):
                 saved = settings_mod.save(con, **changes)
                 people.classify(con, saved)
+                materialize.recompute(con, saved)
         except (KeyError, ValueError) as exc:
             st.error(f"Not saved: {exc}")
             st.stop()
