@@ -6,7 +6,6 @@ import re
 import streamlit as st
 
 from kpi import materialize
-
 from rapport import people, store
 from rapport import settings as settings_mod
 from views import common
