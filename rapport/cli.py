@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("type", choices=["account", "contact", "lead", "opportunity"])
     p.add_argument("key", help="the record's id, or its name or e-mail address when unique")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--as-of", type=parse_as_of, metavar="T", help="ISO-8601 time (default: now, or the end of the data's last day when the data end before the window)")
+    p.add_argument("--as-of", type=parse_as_of, metavar="T",
+                   help="ISO-8601 time (default: now, or the end of the data's last day "
+                        "when the data end before the window)")
     p.add_argument("--days", type=parse_days, default=60, metavar="N|all",
                    help="window length in days, or 'all' (default 60)")
     p.set_defaults(func=cmd_show)
@@ -293,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "settings" and args.action == "set" and (not args.name or args.value is None):
+    if (args.command == "settings" and args.action == "set"
+            and (not args.name or args.value is None)):
         parser.error("settings set needs a NAME and a VALUE, e.g. settings set cadence_days 14")
     try:
         return args.func(args)
