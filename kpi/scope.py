@@ -131,11 +131,13 @@ members AS (
     FROM counted c
     WHERE c.regarding_id IN (SELECT lead_id FROM leads)
     UNION ALL
+    -- (A semi-join: joining the owner's rows first would pair every lead
+    -- with all of its owner's activities before narrowing them down.)
     SELECT 'lead' AS record_type, lp.lead_id AS record_id, l.activity_id,
            0 AS open_end
     FROM lead_people lp
     JOIN party l ON l.email = lp.email
-    JOIN party o ON o.activity_id = l.activity_id AND o.person_key = lp.owner_key
+    WHERE (l.activity_id, lp.owner_key) IN (SELECT activity_id, person_key FROM party)
     UNION ALL
     -- Opportunity O: activities regarding O, and between O's owner or sales
     -- team and its customer contact or stakeholders, from its creation to
