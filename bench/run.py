@@ -177,7 +177,12 @@ def child_pages(db: str, memory: str | None) -> dict:
                 as_of - dt.timedelta(days=104))
 
     def queries(kind, rid):
-        """Every read of the store a record page makes (the figures' SQL)."""
+        """Every read of the store a record page makes (the figures' SQL),
+        inside one materialize.reading block as kpi.figures() makes them."""
+        with materialize.reading(con):
+            _queries(kind, rid)
+
+    def _queries(kind, rid):
         sidebar()
         kpi.resolve(con, kind, rid)
         core.interactions(con, kind, rid, as_of, start)

@@ -12,7 +12,8 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from kpi import conversations, core, engagement, health, network, scope, time_spent
+from kpi import (conversations, core, engagement, health, materialize, network, scope,
+                 time_spent)
 from kpi.core import data_extent, default_as_of, iso
 from kpi.summary import sentences
 from rapport import settings as settings_mod
@@ -91,6 +92,7 @@ def resolve(con: duckdb.DuckDBPyConnection, record_type: str, key: str) -> tuple
     return _unique([], record_type, key)
 
 
+@materialize.reads
 def figures(
     con: duckdb.DuckDBPyConnection,
     record_type: str,
@@ -101,7 +103,7 @@ def figures(
     settings: Settings | None = None,
 ) -> dict:
     """Every figure of one record as of *as_of* over the last *days* days."""
-    settings = settings or settings_mod.load(con)
+    settings = settings or materialize.settings(con, settings_mod.load)
     record_id, name = resolve(con, record_type, key)
     note = None
     if as_of is None:
@@ -168,6 +170,7 @@ def _window_sql(start: dt.datetime | None) -> str:
     return "a.start_at > $start" if start is not None else "true"
 
 
+@materialize.reads
 def list_accounts(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -247,6 +250,7 @@ def list_accounts(
     return frame
 
 
+@materialize.reads
 def list_contacts(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -307,6 +311,7 @@ def list_contacts(
     ).df()
 
 
+@materialize.reads
 def list_records(con: duckdb.DuckDBPyConnection, record_type: str,
                  search: str | None = None, limit: int = 500) -> pd.DataFrame:
     """Ids and names of leads or opportunities, for pickers."""

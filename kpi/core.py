@@ -10,7 +10,8 @@ import datetime as dt
 
 import duckdb
 
-from kpi import scope
+from kpi import materialize, scope
+from kpi.materialize import reads as _reads
 from rapport.store import scalar
 
 WINDOW_FILTER = "state = 'completed' AND type IN ('email', 'meeting', 'call') " \
@@ -122,9 +123,10 @@ def interactions(con, record_type, record_id, as_of, start, zone: str | None = N
 
 
 def _zone(con) -> str:
+    from kpi import materialize
     from rapport import settings as settings_mod
 
-    return settings_mod.load(con).display_timezone
+    return materialize.settings(con, settings_mod.load).display_timezone
 
 
 def email_ratio(counts: dict) -> dict:
@@ -286,6 +288,7 @@ def _stored_extent(con) -> tuple | None:
     return when[0], when[1], extent["completed"]
 
 
+@_reads
 def data_extent(con: duckdb.DuckDBPyConnection) -> dict:
     """What the store holds: activity count, date range, imported files."""
     extent = _stored_extent(con)
@@ -305,6 +308,7 @@ def data_extent(con: duckdb.DuckDBPyConnection) -> dict:
             "imports": len(files), "files": files, "db": path}
 
 
+@_reads
 def default_as_of(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None,
                   window_days: int = 60) -> tuple[dt.datetime, str | None]:
     """Now, or the end of the data's last day when the data stop before the window.

@@ -21,11 +21,14 @@ they do not, :mod:`kpi.core` computes from the canonical tables instead.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -91,8 +94,60 @@ def _state(con: duckdb.DuckDBPyConnection) -> dict:
     return {"imports": imports or 0, "activities": activities or 0, "parties": parties or 0}
 
 
+# Inside :func:`reading`, what meta() and is_fresh() found, per connection.
+_READING: contextvars.ContextVar[dict | None] = contextvars.ContextVar("_READING",
+                                                                       default=None)
+
+
+@contextlib.contextmanager
+def reading(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Read the figure tables' record once for a group of reads.
+
+    A page asks "are the figure tables up to date?" before each of its
+    queries; within this block the first answer stands for all of them, so
+    the block must not write. Blocks nest; the outermost one decides.
+    """
+    cache = _READING.get()
+    if cache is not None:
+        yield
+        return
+    token = _READING.set({})
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
+def reads(func):
+    """Run *func(con, ...)* inside :func:`reading` of its connection."""
+    @functools.wraps(func)
+    def wrapper(con, *args, **kwargs):
+        with reading(con):
+            return func(con, *args, **kwargs)
+    return wrapper
+
+
+def _cached(con, what: str, compute):
+    cache = _READING.get()
+    if cache is None:
+        return compute()
+    key = (id(con), what)
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
+def settings(con: duckdb.DuckDBPyConnection, load) -> settings_mod.Settings:
+    """*load(con)*, read once per :func:`reading` block."""
+    return _cached(con, "settings", lambda: load(con))
+
+
 def meta(con: duckdb.DuckDBPyConnection) -> dict:
     """The figure tables' own record: computed_at, settings, store state."""
+    return _cached(con, "meta", lambda: _read_meta(con))
+
+
+def _read_meta(con: duckdb.DuckDBPyConnection) -> dict:
     # A failed query would abort the caller's transaction: look before reading.
     if not _exists(con, "figure_meta"):
         return {}
@@ -107,6 +162,12 @@ def is_fresh(con: duckdb.DuckDBPyConnection,
              current: settings_mod.Settings | None = None) -> bool:
     """True when the figure tables hold exactly what the store implies:
     computed under the current settings, for the rows the store now has."""
+    if current is not None:
+        return _is_fresh(con, current)
+    return _cached(con, "fresh", lambda: _is_fresh(con, None))
+
+
+def _is_fresh(con, current: settings_mod.Settings | None) -> bool:
     info = meta(con)
     if not info:
         return False
@@ -137,6 +198,9 @@ def _write_meta(con, current: settings_mod.Settings, seconds: float, how: str) -
     rows = {"computed_at": _now().isoformat(), "settings": fingerprint(current),
             "zone": current.display_timezone, "state": _state(con), "extent": extent,
             "seconds": round(seconds, 3), "how": how}
+    cache = _READING.get()
+    if cache is not None:
+        cache.clear()
     con.execute("DELETE FROM figure_meta")
     con.executemany("INSERT INTO figure_meta VALUES (?, ?)",
                     [(k, json.dumps(v)) for k, v in rows.items()])

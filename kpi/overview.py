@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from kpi import health as health_mod
-from kpi import scope
+from kpi import materialize, scope
 from kpi.core import iso
 from rapport import settings as settings_mod
 from rapport.settings import Settings
@@ -188,6 +188,7 @@ def _with_health(con, record_type: str, records: pd.DataFrame, as_of: dt.datetim
                            na_position="last", kind="stable").reset_index(drop=True)
 
 
+@materialize.reads
 def opportunities(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
                   filters: Filters | None = None,
                   settings: Settings | None = None) -> pd.DataFrame:
@@ -197,6 +198,7 @@ def opportunities(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
     return _with_health(con, "opportunity", records, as_of, settings)
 
 
+@materialize.reads
 def accounts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
              filters: Filters | None = None,
              settings: Settings | None = None) -> pd.DataFrame:
@@ -219,6 +221,7 @@ def accounts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
     return _with_health(con, "account", records, as_of, settings)
 
 
+@materialize.reads
 def sellers(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, days: int | None,
             filters: Filters | None = None) -> pd.DataFrame:
     """Our people's completed activities with customers in the window, by type."""

@@ -299,3 +299,26 @@ def test_sidebar_reads_the_recorded_extent(tmp_path, monkeypatch):
     assert recorded == (kpi.data_extent(con), kpi.default_as_of(con, now=D(2026, 1, 1)),
                         kpi.default_as_of(con, now=D(2024, 3, 20)))
     assert recorded[0]["activities"] == 10 and recorded[2] == (D(2024, 3, 20), None)
+
+
+def test_a_reading_block_asks_once_and_sees_its_own_recompute(tmp_path):
+    con = _build(tmp_path / "reading.duckdb")
+    with materialize.reading(con):
+        assert materialize.is_fresh(con)
+        # Written behind the figure tables' back: within the block the first
+        # answer stands (a page's reads agree with each other) ...
+        con.execute("DELETE FROM activity_parties WHERE activity_id = 'e2'")
+        con.execute("DELETE FROM activities WHERE activity_id = 'e2'")
+        assert materialize.is_fresh(con)
+        with materialize.reading(con):
+            assert materialize.is_fresh(con)
+        # ... until the tables are computed again in it.
+        materialize.recompute(con)
+        assert materialize.is_fresh(con)
+        assert "e2" not in _rows(con, "record_activity", "account", "domain:contoso.com")
+    # Outside a block every call looks again.
+    con.execute("DELETE FROM activities WHERE activity_id = 'e3'")
+    assert not materialize.is_fresh(con)
+    f = kpi.figures(con, "account", "contoso.com", as_of=AS_OF, days=30)
+    assert f["computed_at"] is not None
+    assert not materialize.is_fresh(con)
