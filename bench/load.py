@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from bench.generate import TABLE_ORDER, layout_columns
-from ingest.base import Batch, PRIMARY_KEYS, REPLACE_TABLES, write_batches
+from ingest.base import Batch, PRIMARY_KEYS, insert_sql, write_batches
 from rapport import people
 from rapport.store import scalar, transaction
 
@@ -86,13 +86,15 @@ def bulk_import(con: duckdb.DuckDBPyConnection, folder: str | Path, *,
                 con.execute(f"INSERT OR IGNORE INTO people ({cols}) SELECT {cols} "
                             f"FROM {source} WHERE crm_kind = 'address'")
             else:
-                verb = "INSERT OR REPLACE" if table in REPLACE_TABLES else "INSERT OR IGNORE"
                 keys = ", ".join(PRIMARY_KEYS[table])
-                con.execute(f"{verb} INTO {table} ({cols}) SELECT {cols} FROM {source} "
-                            f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1")
+                con.execute(insert_sql(
+                    table, cols, f"SELECT {cols} FROM {source} "
+                                 f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"))
             counts[table] = scalar(con, f"SELECT count(*) FROM {table}")
-        con.execute("INSERT OR IGNORE INTO activity_sources SELECT activity_id, ? FROM "
-                    + _reader(folder / "activities.csv", "activities"), [import_id])
+        con.execute(insert_sql("activity_sources", "activity_id, import_id",
+                               "SELECT DISTINCT activity_id, ? AS import_id FROM "
+                               + _reader(folder / "activities.csv", "activities")),
+                    [import_id])
         added = scalar(con, "SELECT count(*) FROM activities") - before
         finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         con.execute(

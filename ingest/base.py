@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from ingest import undo
 from rapport import people
-from rapport.store import TABLES, scalar, transaction
+from rapport.store import TABLES, UNINDEXED_KEYS, scalar, transaction
 
 Progress = Callable[[float, str], None]
 
@@ -191,8 +191,19 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict]) -> Non
             f"SELECT {cols} FROM _incoming "
             f"QUALIFY row_number() OVER (PARTITION BY {keys}) = 1"
         )
-        verb = "INSERT OR REPLACE" if table in REPLACE_TABLES else "INSERT OR IGNORE"
-        con.execute(f"{verb} INTO {table} ({cols}) {select}")
+        con.execute(insert_sql(table, cols, select))
+
+
+def insert_sql(table: str, cols: str, select: str) -> str:
+    """INSERT of *select*'s rows into *table* by the table's rule: CRM records
+    replace their older copy, other rows are added only when their key is
+    new (for the unindexed tables of rapport.store, by an anti-join)."""
+    if table in UNINDEXED_KEYS:
+        match = " AND ".join(f"t.{k} = s.{k}" for k in UNINDEXED_KEYS[table])
+        return (f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({select}) s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})")
+    verb = "INSERT OR REPLACE" if table in REPLACE_TABLES else "INSERT OR IGNORE"
+    return f"{verb} INTO {table} ({cols}) {select}"
 
 
 def _add_people(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
@@ -295,7 +306,8 @@ def _write_one(con: duckdb.DuckDBPyConnection, batch: Batch) -> ImportResult:
     if activity_ids:
         with _registered(con, "_ids", pa.table({"activity_id": activity_ids})):
             con.execute(
-                "INSERT OR IGNORE INTO activity_sources SELECT activity_id, ? FROM _ids",
+                insert_sql("activity_sources", "activity_id, import_id",
+                           "SELECT activity_id, ? AS import_id FROM _ids"),
                 [import_id],
             )
     added = scalar(con, "SELECT count(*) FROM activities") - before

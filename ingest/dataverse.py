@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest import csvread
-from ingest.base import Batch, file_error
+from ingest.base import Batch, file_error, insert_sql
 from ingest.csvread import Cells, Row
 from ingest.layouts import Layout, ReadOptions
 from ingest.sources import Source
@@ -514,11 +514,10 @@ def _finish(con: duckdb.DuckDBPyConnection, collected: _Collected) -> None:
         finally:
             con.unregister("_dv_map")
     # Party rows stored under the GUID of an e-mail that has a Message-ID.
-    con.execute("""
-        INSERT OR IGNORE INTO activity_parties
-        SELECT m.activity_id, ap.person_id, ap.role
-        FROM activity_parties ap JOIN dataverse_ids m ON ap.activity_id = m.crm_id
-    """)
+    con.execute(insert_sql(
+        "activity_parties", "activity_id, person_id, role",
+        "SELECT DISTINCT m.activity_id, ap.person_id, ap.role "
+        "FROM activity_parties ap JOIN dataverse_ids m ON ap.activity_id = m.crm_id"))
     con.execute("DELETE FROM activity_parties "
                 "WHERE activity_id IN (SELECT crm_id FROM dataverse_ids)")
     if collected.party_people:

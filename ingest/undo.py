@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from rapport import people
-from rapport.store import scalar, transaction
+from rapport.store import scalar, table_key, transaction
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
 
 
 def _key(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
-    rows = con.execute(
-        "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
-        "AND database_name = current_database() AND schema_name = 'main' "
-        "AND constraint_type = 'PRIMARY KEY'", [table]).fetchall()
-    return list(rows[0][0]) if rows else None
+    return table_key(con, table)
 
 
 def _struct(columns: list[tuple[str, str]]) -> str:

@@ -139,11 +139,7 @@ def _text_columns(con, table: str, *, keys: bool = True) -> list[str]:
         "ORDER BY column_index", [table]).fetchall()
     names = [name for (name,) in rows]
     if not keys:
-        primary = con.execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
-            "AND database_name = current_database() AND schema_name = 'main' "
-            "AND constraint_type = 'PRIMARY KEY'", [table]).fetchall()
-        skip = set(primary[0][0]) if primary else set()
+        skip = set(store.table_key(con, table) or ())
         names = [n for n in names if n not in skip]
     return names
 

@@ -23,6 +23,17 @@ DEFAULT_DB = PROJECT_ROOT / "data" / "rapport.duckdb"
 
 SCHEMA_VERSION = 1
 
+# Keys of the tables that grow with the activities. They are not declared as
+# PRIMARY KEY: DuckDB keeps a declared key as an index in memory, which at
+# millions of rows costs more time and memory than the import itself. The
+# importers keep them unique instead, inserting only rows whose key is new
+# (ingest.base), one import at a time; tests/test_store.py checks it.
+UNINDEXED_KEYS: dict[str, tuple[str, ...]] = {
+    "activities": ("activity_id",),
+    "activity_parties": ("activity_id", "person_id", "role"),
+    "activity_sources": ("activity_id", "import_id"),
+}
+
 # The canonical tables. Column order here is the column order of Rapport's own
 # CSV layout (see ingest/canonical.py), so keep the two in step.
 TABLES: dict[str, str] = {
@@ -85,7 +96,7 @@ TABLES: dict[str, str] = {
         PRIMARY KEY (opportunity_id, person_id, role)
     """,
     "activities": """
-        activity_id       VARCHAR PRIMARY KEY,
+        activity_id       VARCHAR NOT NULL,
         type              VARCHAR NOT NULL,
         subject           VARCHAR,
         start_at          TIMESTAMP NOT NULL,
@@ -109,15 +120,13 @@ TABLES: dict[str, str] = {
     "activity_parties": """
         activity_id  VARCHAR NOT NULL,
         person_id    VARCHAR NOT NULL,
-        role         VARCHAR NOT NULL,
-        PRIMARY KEY (activity_id, person_id, role)
+        role         VARCHAR NOT NULL
     """,
     # Which import brought which activity. An activity seen in two sources has
     # two rows here and one in activities; undoing one import keeps it.
     "activity_sources": """
         activity_id  VARCHAR NOT NULL,
-        import_id    BIGINT NOT NULL,
-        PRIMARY KEY (activity_id, import_id)
+        import_id    BIGINT NOT NULL
     """,
     "imports": """
         import_id     BIGINT PRIMARY KEY,
@@ -271,3 +280,14 @@ class SharedConnection:
 
     def close(self) -> None:
         self._con.close()
+
+
+def table_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
+    """The key columns of *table*: its PRIMARY KEY, else its UNINDEXED_KEYS."""
+    rows = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
+        "AND database_name = current_database() AND schema_name = 'main' "
+        "AND constraint_type = 'PRIMARY KEY'", [table]).fetchall()
+    if rows:
+        return list(rows[0][0])
+    return list(UNINDEXED_KEYS[table]) if table in UNINDEXED_KEYS else None
