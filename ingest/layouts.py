@@ -67,7 +67,7 @@ def detect(source: Source) -> Layout:
     for layout in layouts():
         if layout.sniff(source):
             return layout
-    _why_unreadable(source)
+    why_unreadable(source)
     names = ", ".join(layout.name for layout in layouts())
     raise file_error(
         source.name,
@@ -76,7 +76,7 @@ def detect(source: Source) -> Layout:
     )
 
 
-def _why_unreadable(source: Source) -> None:
+def why_unreadable(source: Source) -> None:
     """Raise the specific reason a source no layout claims cannot be read, if
     its bytes tell one: a workbook with entity declarations or one that is too
     large, NUL bytes, a PDF or gzip file, broken UTF-16. Sniffing never raises,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ingest import csvread
 from ingest.base import Batch, ImportProblem, ImportResult, Problem, Progress, write_batches
-from ingest.layouts import ReadOptions, layouts
+from ingest.layouts import ReadOptions, layouts, why_unreadable
 from ingest.mapping import Mapping, read_mapped, save_mapping
 from ingest.sources import Source, expand
 
@@ -126,6 +126,13 @@ def read_part(label: str, source: Source, options: ReadOptions,
         else:
             layout = _detect(source)
             if layout is None:
+                if not source.path.is_dir() and source.path.stat().st_size == 0:
+                    raise ImportProblem([Problem(
+                        label, None, None, "the file is empty",
+                        "export it again; an empty file holds nothing to import")])
+                # The specific reason, as the command line gives it (binary
+                # data, a damaged workbook, broken UTF-16), when there is one.
+                why_unreadable(source)
                 part.columns = csvread.header_of(source)
                 if part.columns is None:
                     raise ImportProblem([Problem(
@@ -137,12 +144,24 @@ def read_part(label: str, source: Source, options: ReadOptions,
             part.batch = layout.read(source, options)
             part.batch.layout = layout.name
     except ImportProblem as exc:
-        part.error = exc
+        part.error = _relabel(exc, source.path, label)
         part.batch = None
         return part
     part.batch.file = label
     part.batch.checksum = source.checksum()
     return part
+
+
+def _relabel(exc: ImportProblem, path: Path, name: str) -> ImportProblem:
+    """*exc* about the file as uploaded: its problems name *name*, not the
+    staged copy at *path*."""
+    def swap(text):
+        for staged in (str(path.resolve()), str(path)):
+            text = text.replace(staged, name)
+        return text
+
+    return ImportProblem([Problem(name, p.row, p.column, swap(p.reason), swap(p.fix))
+                          for p in exc.problems])
 
 
 def stage(files: list[tuple[str, Path]], options: ReadOptions,
@@ -154,7 +173,7 @@ def stage(files: list[tuple[str, Path]], options: ReadOptions,
         try:
             sources = expand(path)
         except ImportProblem as exc:
-            upload.parts.append(Part(name, Source(path), error=exc))
+            upload.parts.append(Part(name, Source(path), error=_relabel(exc, path, name)))
             continue
         for source in sources:
             label = f"{name}:{source.member}" if source.member else name

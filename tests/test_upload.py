@@ -153,3 +153,28 @@ def test_stale_upload_folders_are_removed(tmp_path, monkeypatch):
     os.utime(old, (day_ago, day_ago))
     assert staging.remove_stale_uploads() == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_unreadable_uploads_are_named_as_uploaded_with_the_command_lines_reason(tmp_path):
+    import io
+
+    from ingest import staging
+    from ingest.layouts import ReadOptions
+
+    binary = b"a,b\n1,2\n" + b"\x00" * 10 + b"\n"
+    uploads = [("report.csv", binary), ("empty.csv", b""), ("export.zip", b"PK\x03\x04junk")]
+    folder = tmp_path / "staged"
+    folder.mkdir()
+    files = [(name, staging.save_upload(io.BytesIO(data), name, len(data), folder, 10))
+             for name, data in uploads]
+    upload = staging.stage(files, ReadOptions(settings=settings_mod.Settings(),
+                                              timezone="UTC"))
+    problems = staging.problems_frame(upload)
+    assert list(problems["file"]) == ["report.csv", "empty.csv", "export.zip"]
+    reasons = list(problems["why"])
+    assert reasons[0].startswith("the file holds NUL bytes (the first at byte 8, on line 3)")
+    assert reasons[1] == "the file is empty"
+    assert reasons[2].startswith("the zip archive cannot be read")
+    text = problems.to_string()
+    assert str(folder) not in text and str(tmp_path) not in text
+    assert not upload.row_problems  # whole files: nothing can be skipped
