@@ -166,10 +166,6 @@ def _record_people(record_type, record_id, parties) -> list[str] | None:
     return None
 
 
-def _window_sql(start: dt.datetime | None) -> str:
-    return "a.start_at > $start" if start is not None else "true"
-
-
 @materialize.reads
 def list_accounts(
     con: duckdb.DuckDBPyConnection,
@@ -180,74 +176,12 @@ def list_accounts(
     days: int | None = 60,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """Accounts with people or activities, with their window's interactions.
-
-    Read from the figure tables when they are up to date, else computed here
-    from the canonical tables with the same definition.
-    """
+    """Accounts with people or activities, with their window's interactions
+    (kpi.core.list_accounts)."""
     if as_of is None:
         as_of, _ = default_as_of(con)
-    stored = core.list_accounts(con, search=search, sort=sort, as_of=as_of, days=days,
-                                limit=limit)
-    if stored is not None:
-        return stored
-    start = window_start(as_of, days)
-    values: dict = {"as_of": as_of}
-    if start is not None:
-        values["start"] = start
-    where = ""
-    if search:
-        values["search"] = f"%{search.strip().lower()}%"
-        where = ("WHERE lower(coalesce(acc.name, '')) LIKE $search "
-                 "OR lower(coalesce(acc.domain, '')) LIKE $search")
-    order = {
-        "interactions": "interactions DESC, last_at DESC NULLS LAST, name",
-        "last_interaction": "last_at DESC NULLS LAST, interactions DESC, name",
-        "name": "lower(name), account_id",
-    }[sort]
-    frame = con.execute(
-        f"""WITH {scope.PARTY}, {scope.COUNTED},
-        acc_acts AS (
-            SELECT p.account_id, a.activity_id, a.type, a.start_at
-            FROM party p JOIN counted a ON a.activity_id = p.activity_id
-            WHERE p.side = 'them' AND p.account_id IS NOT NULL
-              AND a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
-              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
-            UNION
-            SELECT a.regarding_id, a.activity_id, a.type, a.start_at
-            FROM counted a JOIN accounts x ON x.account_id = a.regarding_id
-            WHERE a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
-              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
-        ),
-        per_acc AS (
-            SELECT account_id,
-                   count(*) FILTER (WHERE {_window_sql(start)}) AS interactions,
-                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'email') AS emails,
-                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'meeting')
-                       AS meetings,
-                   count(*) FILTER (WHERE {_window_sql(start)} AND type = 'call') AS calls,
-                   max(start_at) AS last_at
-            FROM acc_acts a GROUP BY account_id
-        ),
-        contacts AS (
-            SELECT account_id, count(DISTINCT person_key) AS contacts FROM people
-            WHERE side = 'them' AND account_id IS NOT NULL GROUP BY account_id
-        )
-        SELECT acc.account_id, coalesce(acc.name, acc.domain, acc.account_id) AS name,
-               acc.domain, coalesce(c.contacts, 0) AS contacts,
-               coalesce(pa.interactions, 0) AS interactions,
-               coalesce(pa.emails, 0) AS emails, coalesce(pa.meetings, 0) AS meetings,
-               coalesce(pa.calls, 0) AS calls, pa.last_at
-        FROM accounts acc
-        LEFT JOIN per_acc pa ON pa.account_id = acc.account_id
-        LEFT JOIN contacts c ON c.account_id = acc.account_id
-        {where}
-        {"AND" if where else "WHERE"} (pa.account_id IS NOT NULL OR c.account_id IS NOT NULL)
-        ORDER BY {order}
-        {f"LIMIT {int(limit)}" if limit else ""}""",
-        values,
-    ).df()
-    return frame
+    return core.list_accounts(con, search=search, sort=sort, as_of=as_of, days=days,
+                              limit=limit)
 
 
 @materialize.reads
@@ -260,55 +194,12 @@ def list_contacts(
     days: int | None = 60,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """External people, with their window's interactions and last interaction.
-
-    Read from the figure tables when they are up to date, else computed here.
-    """
+    """External people, with their window's interactions and last interaction
+    (kpi.core.list_contacts)."""
     if as_of is None:
         as_of, _ = default_as_of(con)
-    stored = core.list_contacts(con, account_id=account_id, search=search, as_of=as_of,
-                                days=days, limit=limit)
-    if stored is not None:
-        return stored
-    start = window_start(as_of, days)
-    values: dict = {"as_of": as_of}
-    if start is not None:
-        values["start"] = start
-    filters = ["pe.side = 'them'"]
-    if account_id:
-        values["account"] = account_id
-        filters.append("pe.account_id = $account")
-    if search:
-        values["search"] = f"%{search.strip().lower()}%"
-        filters.append("(lower(coalesce(pe.name, '')) LIKE $search "
-                       "OR lower(coalesce(pe.email, '')) LIKE $search)")
-    return con.execute(
-        f"""WITH {scope.PARTY}, {scope.COUNTED},
-        per AS (
-            SELECT p.person_key,
-                   count(DISTINCT a.activity_id) FILTER (WHERE {_window_sql(start)})
-                       AS interactions,
-                   max(a.start_at) AS last_at
-            FROM party p JOIN counted a ON a.activity_id = p.activity_id
-            WHERE a.state = 'completed' AND a.type IN ('email', 'meeting', 'call')
-              AND a.initiated_by IS NOT NULL AND a.start_at <= $as_of
-            GROUP BY p.person_key
-        )
-        SELECT pe.person_key AS contact_id,
-               coalesce(max(pe.name), max(pe.email), pe.person_key) AS name,
-               max(pe.email) AS email, max(pe.account_id) AS account_id,
-               max(coalesce(acc.name, acc.domain)) AS account_name,
-               coalesce(max(per.interactions), 0) AS interactions,
-               max(per.last_at) AS last_at
-        FROM people pe
-        LEFT JOIN per ON per.person_key = pe.person_key
-        LEFT JOIN accounts acc ON acc.account_id = pe.account_id
-        WHERE {' AND '.join(filters)}
-        GROUP BY pe.person_key
-        ORDER BY interactions DESC, last_at DESC NULLS LAST, name
-        {f"LIMIT {int(limit)}" if limit else ""}""",
-        values,
-    ).df()
+    return core.list_contacts(con, account_id=account_id, search=search, as_of=as_of,
+                              days=days, limit=limit)
 
 
 @materialize.reads

@@ -357,24 +357,33 @@ def _list_window(con, as_of, start, zone):
     return days, values, lower
 
 
+def _figure_rows(con, record_type: str, member_filter: str = "") -> str:
+    """``WITH f_activity AS (...), f_party AS (...)``: the figure tables'
+    record_activity and record_party rows of *record_type*, read from the
+    tables when they are up to date, else computed from the canonical
+    tables with the same definition (kpi.scope)."""
+    if materialize.is_fresh(con):
+        return (f"WITH f_activity AS (SELECT * FROM record_activity "
+                f"WHERE record_type = '{record_type}'), "
+                f"f_party AS (SELECT * FROM record_party WHERE record_type = '{record_type}')")
+    where = f"WHERE record_type = '{record_type}' {member_filter}"
+    return (f"WITH {scope.membership_ctes(member_filter=where)}, "
+            f"f_activity AS ({scope.RECORD_ACTIVITY}), f_party AS ({scope.RECORD_PARTY})")
+
+
 def list_accounts(con, *, search=None, sort="interactions", as_of=None, days=60,
                   limit=None, zone: str | None = None):
-    """kpi.list_accounts read from the figure tables; None when they are stale.
+    """Accounts with people or activities, with their window's interactions.
 
-    Whole days of the window come from record_day, its partial first and last
-    days from record_activity, so the counts are those of the account pages.
+    A window's whole days come from record_day when the figure tables are up
+    to date, its partial first and last days (or all of it otherwise) from
+    the accounts' activities, so the counts are those of the account pages.
     """
-    from kpi import materialize
-
-    if not materialize.is_fresh(con):
-        return None
     zone = zone or _zone(con)
     if as_of is None:
         as_of, _ = default_as_of(con)
     start = None if days is None else as_of - dt.timedelta(days=days)
     split, values, lower = _list_window(con, as_of, start, zone)
-    if split is None:
-        return None
     where = ""
     if search:
         values["search"] = f"%{search.strip().lower()}%"
@@ -386,38 +395,48 @@ def list_accounts(con, *, search=None, sort="interactions", as_of=None, days=60,
         "name": "lower(name), account_id",
     }[sort]
     sums = ", ".join(f"{name}" for name, _, _ in scope.DAY_COUNTS)
-    return con.execute(
-        f"""WITH day_part AS (
-            SELECT record_id AS account_id, day, {sums}, last_at
-            FROM record_day WHERE record_type = 'account' AND day <= $last
-        ),
-        detail AS (
-            SELECT record_id AS account_id, type, start_at FROM record_activity
-            WHERE record_type = 'account' AND {scope.COUNTED_FILTER}
-              AND start_at <= $as_of AND start_at >= $to_at
+    counted = f"record_type = 'account' AND {scope.COUNTED_FILTER}"
+    if split is not None:
+        days_sql = f"""SELECT record_id AS account_id, day, {sums}, last_at
+            FROM record_day WHERE record_type = 'account' AND day <= $last"""
+        detail_sql = f"""SELECT record_id AS account_id, type, start_at FROM f_activity
+            WHERE {counted} AND start_at <= $as_of AND start_at >= $to_at
             UNION ALL
-            SELECT record_id, type, start_at FROM record_activity
-            WHERE record_type = 'account' AND {scope.COUNTED_FILTER}
-              AND {lower} AND start_at < $from_at
-        ),
+            SELECT record_id, type, start_at FROM f_activity
+            WHERE {counted} AND {lower} AND start_at < $from_at"""
+        in_window = "day >= $first"
+    else:
+        zeros = ", ".join(f"0 AS {name}" for name, _, _ in scope.DAY_COUNTS)
+        days_sql = (f"SELECT CAST(NULL AS VARCHAR) AS account_id, CAST(NULL AS DATE) AS day, "
+                    f"{zeros}, CAST(NULL AS TIMESTAMP) AS last_at WHERE false")
+        detail_sql = f"""SELECT record_id AS account_id, type, start_at FROM f_activity
+            WHERE {counted} AND {lower} AND start_at <= $as_of
+            UNION ALL
+            SELECT record_id, NULL, max(start_at) FROM f_activity
+            WHERE {counted} AND start_at <= $as_of GROUP BY record_id"""
+        in_window = "true"
+    return con.execute(
+        f"""{_figure_rows(con, 'account')},
+        day_part AS ({days_sql}),
+        detail AS ({detail_sql}),
         per_acc AS (
             SELECT account_id, sum(interactions) AS interactions, sum(emails) AS emails,
                    sum(meetings) AS meetings, sum(calls) AS calls, max(last_at) AS last_at
             FROM (
                 SELECT account_id,
-                       CASE WHEN day >= $first THEN emails_sent + emails_received
+                       CASE WHEN {in_window} THEN emails_sent + emails_received
                             + meetings_sent + meetings_received + calls_made
                             + calls_received ELSE 0 END AS interactions,
-                       CASE WHEN day >= $first THEN emails_sent + emails_received
+                       CASE WHEN {in_window} THEN emails_sent + emails_received
                             ELSE 0 END AS emails,
-                       CASE WHEN day >= $first THEN meetings_sent + meetings_received
+                       CASE WHEN {in_window} THEN meetings_sent + meetings_received
                             ELSE 0 END AS meetings,
-                       CASE WHEN day >= $first THEN calls_made + calls_received
+                       CASE WHEN {in_window} THEN calls_made + calls_received
                             ELSE 0 END AS calls,
                        last_at
                 FROM day_part
                 UNION ALL
-                SELECT account_id, 1,
+                SELECT account_id, CASE WHEN type IS NULL THEN 0 ELSE 1 END,
                        CASE WHEN type = 'email' THEN 1 ELSE 0 END,
                        CASE WHEN type = 'meeting' THEN 1 ELSE 0 END,
                        CASE WHEN type = 'call' THEN 1 ELSE 0 END, start_at
@@ -446,16 +465,13 @@ def list_accounts(con, *, search=None, sort="interactions", as_of=None, days=60,
 
 
 def list_contacts(con, *, account_id=None, search=None, as_of=None, days=60, limit=None):
-    """kpi.list_contacts read from the figure tables; None when they are stale.
+    """External people, with their window's interactions and last interaction.
 
-    A contact's interactions are the window's completed emails, meetings and
+    Read from the figure tables when they are up to date, else computed with
+    the same definition. A contact's interactions are the window's completed emails, meetings and
     calls it takes part in, as on the contact's page (without activities that
     only name it as their regarding record).
     """
-    from kpi import materialize
-
-    if not materialize.is_fresh(con):
-        return None
     if as_of is None:
         as_of, _ = default_as_of(con)
     start = None if days is None else as_of - dt.timedelta(days=days)
@@ -468,22 +484,25 @@ def list_contacts(con, *, account_id=None, search=None, as_of=None, days=60, lim
         values["account"] = account_id
         filters.append("pe.account_id = $account")
         # The account's own rows hold every activity of its people.
-        source = "rp.record_type = 'account' AND rp.record_id = $account"
+        rows = _figure_rows(con, "account", "AND record_id = $account")
+        source = "rp.record_id = $account"
     else:
-        source = ("rp.record_type = 'contact' AND rp.record_id = rp.person_key "
+        rows = _figure_rows(con, "contact")
+        source = ("rp.record_id = rp.person_key "
                   "AND rp.record_id IN (SELECT person_key FROM pe)")
     if search:
         values["search"] = f"%{search.strip().lower()}%"
         filters.append("(lower(coalesce(pe.name, '')) LIKE $search "
                        "OR lower(coalesce(pe.email, '')) LIKE $search)")
     return con.execute(
-        f"""WITH pe AS (SELECT * FROM people pe WHERE {' AND '.join(filters)}),
+        f"""{rows},
+        pe AS (SELECT * FROM people pe WHERE {' AND '.join(filters)}),
         per AS (
             SELECT rp.person_key,
                    count(DISTINCT CASE WHEN {window} THEN rp.activity_id END)
                        AS interactions,
                    max(rp.start_at) AS last_at
-            FROM record_party rp
+            FROM f_party rp
             WHERE {source} AND rp.{scope.COUNTED_FILTER.replace(' AND ', ' AND rp.')}
               AND rp.start_at <= $as_of
               AND rp.person_key IN (SELECT person_key FROM pe)
