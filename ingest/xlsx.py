@@ -69,8 +69,9 @@ def check_archive(archive: zipfile.ZipFile, file: str) -> None:
         if info.compress_size and info.file_size > 1_000_000 and \
                 info.file_size / info.compress_size > MAX_RATIO:
             raise file_error(
-                file, f"the workbook part {name} is compressed {info.file_size // info.compress_size}"
-                " times, a sign of a zip bomb rather than a spreadsheet", FIX_RESAVE)
+                file, f"the workbook part {name} is compressed "
+                f"{info.file_size // info.compress_size} times, a sign of a zip bomb rather "
+                "than a spreadsheet", FIX_RESAVE)
         if name.endswith((".xml", ".rels")):
             with archive.open(info) as member:
                 head = member.read(4096)

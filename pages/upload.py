@@ -124,7 +124,8 @@ if files:
                                key=f"map_{i}_unit")
             date_order = c.selectbox("Date order", ("decide from the file", *DATE_ORDERS),
                                      key=f"map_{i}_order")
-            regarding = d.selectbox("Regarding is a", REGARDING_TYPES, key=f"map_{i}_regarding_type")
+            regarding = d.selectbox("Regarding is a", REGARDING_TYPES,
+                                    key=f"map_{i}_regarding_type")
             name = st.text_input("Save this mapping as (leave empty not to save)",
                                  key=f"map_{i}_name")
             mapping = Mapping(name=name.strip(), columns=columns,
