@@ -370,13 +370,18 @@ def _difference(name: str, mine: float, theirs: float, is_open: bool) -> str:
     return f"{_LABELS.get(name, name)} {m} vs {t} {_VS}"
 
 
-def _reason(name: str, mine, theirs) -> str:
+def _reason(name: str, mine, theirs, share: float) -> str:
+    """Why a neighbour is near on one feature. *share* is the part of the won
+    deals at least as near on it (see SimilarDeals.closeness): a number is
+    shown with it, since "near" is relative to how far apart deals usually
+    are (a 401-day cycle is near 127 days when cycles run from 10 to 2,000)."""
     label = _LABELS.get(name, name)
     if name in feats.CATEGORICAL_FEATURES:
         return f"same {label} ({mine if mine is not None else 'none recorded'})"
     if mine is None or theirs is None or pd.isna(mine) or pd.isna(theirs):
-        return f"similar {label}"
-    return f"similar {label} ({_show(name, mine)} vs {_show(name, theirs)})"
+        return f"{label} not recorded on either"
+    return (f"{label}: {_show(name, mine)} vs {_show(name, theirs)} "
+            f"(only {share:.0%} of won deals are as near)")
 
 
 def _iso(value) -> str | None:
@@ -542,7 +547,7 @@ def similar_won_deals(con: duckdb.DuckDBPyConnection, opportunity_id: str,
         other_id = model.index_[index]
         other = state.frame.loc[other_id]
         top = closeness.iloc[position].sort_values(kind="stable")
-        reasons = [_reason(name, row.iloc[0][name], other[name])
+        reasons = [_reason(name, row.iloc[0][name], other[name], share)
                    for name, share in top.items() if share <= 0.5][:3]
         entry = _describe(other_id, other)
         result["neighbours"].append({

@@ -360,3 +360,13 @@ def test_the_command_line_prints_the_answer_as_json(shop, tmp_path, capsys):
     code = cli.main(["--db", str(tmp_path / "shop.duckdb"), "similar", "no-such-deal"])
     assert code == cli.EXIT_LOOKUP
     assert "no opportunity matches 'no-such-deal'" in capsys.readouterr().err
+
+
+def test_a_numeric_reason_says_how_near_it_is():
+    from similarity.model import _reason
+
+    assert _reason("cycle_days", 401.0, 127.2, 0.4) == \
+        "sales cycle: 401 days vs 127 days (only 40% of won deals are as near)"
+    assert _reason("amount", 12000.0, 9500.0, 0.05) == \
+        "amount: 12,000 vs 9,500 (only 5% of won deals are as near)"
+    assert _reason("product", "GTX", "GTX", 0.33) == "same product (GTX)"
