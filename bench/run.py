@@ -196,10 +196,7 @@ def child_pages(db: str, memory: str | None) -> dict:
             contacts(rid)
 
     def contacts(rid):
-        # The figure tables' list (kpi.core), else the one kpi/__init__ has.
-        found = core.list_contacts(con, account_id=rid, as_of=as_of, days=60)
-        if found is None:
-            kpi.list_contacts(con, account_id=rid, as_of=as_of, days=60)
+        kpi.list_contacts(con, account_id=rid, as_of=as_of, days=60)
 
     def page(kind, rid):
         """The whole page: its queries plus the figures computed in pandas."""
@@ -219,13 +216,8 @@ def child_pages(db: str, memory: str | None) -> dict:
         if kind == "account":
             rid = out["account_typical"]["id"]
             out["contacts_list_ms"] = _median_ms(lambda: contacts(rid))
-            # Slow at scale: timed once, after the same warm-up as the rest.
-            out["contacts_list_init_ms"] = _once_ms(lambda: kpi.list_contacts(
-                con, account_id=rid, as_of=as_of, days=60))
-            out["accounts_list_ms"] = _median_ms(lambda: core.list_accounts(
+            out["accounts_list_ms"] = _median_ms(lambda: kpi.list_accounts(
                 con, as_of=as_of, days=60), repeat=3)
-            out["accounts_list_init_ms"] = _once_ms(lambda: kpi.list_accounts(
-                con, as_of=as_of, days=60))
     out["sidebar_ms"] = _median_ms(sidebar)
     return out
 
@@ -296,8 +288,9 @@ def run_child(name: str, *args: str, memory: str | None, timeout: float) -> dict
             result = json.loads(line[len("RESULT "):])
             result["wall_seconds"] = time.perf_counter() - started
             return result
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"error": " | ".join(tail) or f"exit {proc.returncode}"}
+    lines = (proc.stderr or proc.stdout).strip().splitlines()
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return {"error": (errors or lines[-1:] or [f"exit {proc.returncode}"])[-1].strip()}
 
 
 # --- the run -------------------------------------------------------------------
@@ -443,7 +436,7 @@ def report(results: dict) -> str:
     lines += [f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
               f"{m.get('memory', '?')} RAM, {m.get('os', '?')}, Python {m.get('python', '?')}, "
               f"DuckDB {m.get('duckdb', '?')}. DuckDB memory limit in the measured "
-              f"processes: {results.get('memory_limit') or 'default (80 % of RAM)'}.", ""]
+              f"processes: {results.get('memory_limit') or 'the store default (4GB)'}.", ""]
     if not sizes:
         return "\n".join(lines + ["No run yet."]) + "\n"
     head = "| | " + " | ".join(f"N = {r['n']:,}" for r in sizes) + " |"
@@ -485,14 +478,10 @@ def report(results: dict) -> str:
                  for r in sizes])
             row(f"  whole {label} page incl. pandas figures, {which}",
                 [_fmt_ms(get(r, "pages", f"{kind}_{which}", "page_ms")) for r in sizes])
-    row("  the contacts list alone (typical account, kpi.core)",
+    row("  the contacts list alone (typical account)",
         [_fmt_ms(get(r, "pages", "contacts_list_ms")) for r in sizes])
-    row("  the same list as kpi/__init__.py computes it today",
-        [_fmt_ms(get(r, "pages", "contacts_list_init_ms")) for r in sizes])
-    row("Accounts page list (kpi.core, all accounts)",
+    row("Accounts page list (all accounts)",
         [_fmt_ms(get(r, "pages", "accounts_list_ms")) for r in sizes])
-    row("  the same list as kpi/__init__.py computes it today",
-        [_fmt_ms(get(r, "pages", "accounts_list_init_ms")) for r in sizes])
     row("  the sidebar alone (as-of, data extent)",
         [_fmt_ms(get(r, "pages", "sidebar_ms")) for r in sizes])
     row("peak RSS of the import", [f"{get(r, 'bulk', 'peak_rss_mb') or 0:,.0f} MB"
@@ -561,7 +550,7 @@ def report(results: dict) -> str:
                      f"{mem.get('n', 0):,} activities) | "
                      f"{'failed: ' + mem['error'] if 'error' in mem else f'{rss:,.0f} MB'}"
                      f" (DuckDB memory_limit {mem.get('memory_limit') or 'default'}) | "
-                     f"{mem.get('verdict') or (_verdict(rss, 1000, ' MB') if rss else 'not measured')} |")
+                     f"{_verdict(rss, 1000, ' MB') if rss else 'not measured'} |")
     lines += ["", "## How to run", "",
               "    scripts/bench                       # 1e6, 3e6 and 1e7 activities",
               "    scripts/bench --sizes 1e6           # one size; results of others are kept",
@@ -576,12 +565,15 @@ def report(results: dict) -> str:
 
 
 NOTES = """
-**Where the time goes.** An import does three things in one transaction: it
-inserts the rows into the canonical tables, whose primary keys DuckDB keeps as
-ART indexes (the bare load has none, which is most of the gap), it classifies
-every person again (rapport/people.py, in Python), and it computes the figure
-tables. With an empty store every record is touched, so the import computes
-the figure tables in full; an import into a large store computes only the
+**Where the time goes.** An import does four things in one transaction: it
+adds the rows whose keys are new to the canonical tables, it classifies every
+person again (rapport/people.py), it computes the figure tables, and it
+records what it did for undo. The activity tables declare no key (see
+docs/store.md): DuckDB keeps a declared key as an index in memory, and that
+index cost more than the whole bare load; without it the rows themselves
+load in about the time of the bare load, and almost all of the rest is the
+figure tables. With an empty store every record is touched, so the import
+computes them in full; an import into a large store computes only the
 records whose activities, people, leads or opportunities it changed
 (kpi.materialize.after_write), and tests/test_materialize.py checks that this
 gives the same tables as a full recompute.
@@ -592,10 +584,13 @@ record_activity and 8 in record_party (an email between a seller and a
 contact belongs to the contact, the account, and often an opportunity), each
 with the columns a page needs, sorted by record so that a page reads one
 narrow slice. Building them is a chain of joins (parties with people,
-activities with their parties, seller/customer pairs with opportunity
-pairs), a sort and a write of some ten times the activities' rows; a bare
-aggregate scan reads two columns once. The 3x target is not within reach of
-this design; it buys page queries that do not grow with the store.
+seller/customer pairs with opportunity pairs), a sort and a write of some
+ten times the activities' rows; a bare aggregate scan reads two columns
+once. The 3x target is not within reach of this design, which spends the
+time once so that page queries do not grow with the store. One join had
+been paying for far more: a lead's activities with its owner were found by
+pairing each lead with all of its owner's activities first (103 s of the
+then 134 s at 1M); it is now a semi-join (3 s).
 
 **Page queries.** "Queries" are every read of the store a record page makes:
 the sidebar (default as-of and data extent, read from the figure tables'
@@ -603,41 +598,37 @@ record), the record's counts, last and next interaction, the people rankings,
 the daily series (whole days from record_day, the window's partial first and
 last day from record_activity), the record's activity and party frames for
 the figures computed in pandas, and on the Account page its contacts list.
-"Whole page" adds the figures computed in pandas from those frames (time
-spent, response, engagement, health, who knows whom; similar deals on an
-opportunity when kpi/__init__.py adds them): their cost follows the size of
-the record, not of the store. The typical record has the mean number of
+They run inside one kpi.materialize.reading block, as kpi.figures() runs
+them, so the figure tables' freshness is checked once per page instead of
+before every statement (19 statements instead of 71 for an account). The
+rest of the cost is DuckDB's per-statement overhead, a few milliseconds
+each, which is why the 10,000-activity store is hardly faster. "Whole page"
+adds the figures computed in pandas from those frames (time spent, response,
+engagement, health, who knows whom): their cost follows the size of the
+record, not of the store. The typical record has the mean number of
 activities of its kind; the largest one grows with N because account sizes
-are skewed. Most of the fixed cost of about 80 ms at any N is DuckDB's
-per-statement overhead (about 15 statements, each also checking that the
-figure tables are up to date).
+are skewed.
 
-Timed one by one on the 10M store after the run (load about 5), each of a
-record's queries took 8 to 18 ms (counts 12, last 8, people ranking 9, daily
-series 15, activity and party frames 18), the freshness check 3 ms; the
-Account page's contacts list (69 ms: it scans the people for the account's
-contacts) and the sidebar (18 ms) are the parts left to make cheaper.
+**Similar deals.** The first search after an import computes the features
+of every deal (one SQL statement over all opportunities and their
+activities) and fits the scikit-learn model; the next ones ask the fitted
+model (kept per store and as-of time) and describe the neighbours. In the
+generated data the million opportunities share their people heavily (about
+eight opportunities per activity), so the features statement joins some 16
+million opportunity-activity pairs; that statement is nearly all of the
+first call.
 
-**Lists.** kpi.core.list_accounts and list_contacts read the same lists from
-the figure tables (tests/test_materialize.py checks them equal to the lists
-kpi/__init__.py computes from the canonical tables); the lines "as
-kpi/__init__.py computes it today" show what the pages pay until
-kpi/__init__.py calls them.
+**Memory.** The 1 GB import runs with DuckDB's memory_limit at 600MB (the
+`RAPPORT_MEMORY_LIMIT` environment variable sets it for any import): DuckDB
+spills its joins and sorts to disk beyond it, and the rest of the process
+(Python, pandas, pyarrow) takes about 300 MB more. A lower limit costs
+time: the same import with the store's default of 4GB is several times
+faster. The import stays one transaction, so a failed or interrupted import
+still leaves the store as it was.
 
-**Memory.** The import keeps everything it writes in one transaction, and
-the canonical tables' primary keys are ART indexes that DuckDB holds in
-memory; the figure tables' joins and sorts come on top. The 1 GB import
-(3.7 million activities) ran out of memory inside DuckDB with memory_limit
-700MB and with 4GB; 3 million activities peaked at 6.1 GB of RSS with a 6GB
-limit, and 10 million ran out of memory with 8GB and were measured with 16GB.
-The < 1 GB target needs an import that commits in parts (which the "before
-or after, never in between" rule of an import forbids today) or keys that are
-not indexed while loading.
-
-**The machine was shared** with other work while these numbers were taken
-(load averages of 5 to 17 on 2 cores), so every absolute time here is
-pessimistic and ratios between two runs taken minutes apart carry noise of
-tens of percent.
+**The machine** has 2 cores and was shared with other work at times (the
+load averages are in the table), so ratios between two runs taken minutes
+apart carry noise of tens of percent.
 """
 
 
