@@ -271,9 +271,10 @@ def _child_main(argv: list[str]) -> None:
     print("RESULT " + json.dumps(result, default=str), flush=True)
 
 
-def run_child(name: str, *args: str, memory: str | None, timeout: float) -> dict:
+def run_child(name: str, *args: str, memory: str | None, timeout: float,
+              env_extra: dict | None = None) -> dict:
     """One measurement in a fresh Python process; its result and peak RSS."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
     if memory:
         env["RAPPORT_BENCH_MEMORY"] = memory
     started = time.perf_counter()
@@ -369,12 +370,15 @@ def measure_similar(work: Path, memory: str | None, timeout: float) -> dict:
     return result
 
 
-def measure_memory(work: Path, memory: str | None, timeout: float) -> dict:
+def measure_memory(work: Path, memory: str | None, timeout: float,
+                   threads: int = 1) -> dict:
     n = int(ONE_GB / BYTES_PER_ACTIVITY)
     data = _data(work, n)
     result = run_child("bulk", str(data), _fresh(work / "store-1gb.duckdb"),
-                       memory=memory, timeout=timeout)
-    result.update(n=n, csv_mb=round(csv_bytes(data) / 1e6, 1), memory_limit=memory)
+                       memory=memory, timeout=timeout,
+                       env_extra={"RAPPORT_THREADS": str(threads)})
+    result.update(n=n, csv_mb=round(csv_bytes(data) / 1e6, 1), memory_limit=memory,
+                  threads=threads)
     _fresh(work / "store-1gb.duckdb")
     return result
 
@@ -549,7 +553,9 @@ def report(results: dict) -> str:
         lines.append(f"| 1 GB import < 1 GB peak RSS ({mem.get('csv_mb', 0):,.0f} MB of CSV, "
                      f"{mem.get('n', 0):,} activities) | "
                      f"{'failed: ' + mem['error'] if 'error' in mem else f'{rss:,.0f} MB'}"
-                     f" (DuckDB memory_limit {mem.get('memory_limit') or 'default'}) | "
+                     f" (DuckDB memory_limit {mem.get('memory_limit') or 'default'}, "
+                     f"{mem.get('threads') or 'all'} thread(s); "
+                     f"{_fmt_s(mem.get('seconds'))}) | "
                      f"{_verdict(rss, 1000, ' MB') if rss else 'not measured'} |")
     lines += ["", "## How to run", "",
               "    scripts/bench                       # 1e6, 3e6 and 1e7 activities",

@@ -299,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             and (not args.name or args.value is None)):
         parser.error("settings set needs a NAME and a VALUE, e.g. settings set cadence_days 14")
     try:
+        store.duckdb_config()
+    except ValueError as exc:
+        print(f"rapport: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
         return args.func(args)
     except FileNotFoundError as exc:
         print(f"rapport: {exc}", file=sys.stderr)

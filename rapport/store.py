@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -210,13 +211,30 @@ ENV_MEMORY = "RAPPORT_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
+ENV_THREADS = "RAPPORT_THREADS"
+
+
 def duckdb_config() -> dict:
     """DuckDB settings of every connection.
 
     The memory limit keeps a large import or recompute from taking the whole
     machine: past it, DuckDB spills to a temporary folder beside the file.
+    RAPPORT_THREADS caps DuckDB's threads (default: one per core); with a
+    small memory limit, one thread lets a large import fit where several,
+    each holding its own buffers, would run out (docs/performance.md).
     """
-    return {"memory_limit": os.environ.get(ENV_MEMORY, DEFAULT_MEMORY_LIMIT)}
+    memory = os.environ.get(ENV_MEMORY, "").strip() or DEFAULT_MEMORY_LIMIT
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory, re.I):
+        raise ValueError(f"{ENV_MEMORY} must be an amount of memory such as 600MB or "
+                         f"4GB; got {memory!r}")
+    config = {"memory_limit": memory}
+    threads = os.environ.get(ENV_THREADS, "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"{ENV_THREADS} must be a whole number of 1 or more; "
+                             f"got {threads!r}")
+        config["threads"] = int(threads)
+    return config
 
 
 @contextlib.contextmanager

@@ -94,3 +94,22 @@ def test_the_same_rows_twice_in_one_file_are_stored_once(tmp_path):
     run_import(con, [str(p) for p in sorted(folder.glob("*.csv"))])
     _keys_are_unique(con)
     assert store.scalar(con, "SELECT count(*) FROM activity_parties") == 9
+
+
+def test_memory_and_thread_settings_from_the_environment(tmp_path, monkeypatch, capsys):
+    from rapport import cli
+
+    monkeypatch.setenv("RAPPORT_MEMORY_LIMIT", "600MB")
+    monkeypatch.setenv("RAPPORT_THREADS", "1")
+    con = store.connect(tmp_path / "env.duckdb")
+    threads, limit = con.execute("SELECT current_setting('threads'), "
+                                 "current_setting('memory_limit')").fetchall()[0]
+    assert threads == 1 and limit.startswith("572.")  # 600 MB = 572.2 MiB
+    con.close()
+    monkeypatch.setenv("RAPPORT_THREADS", "two")
+    assert cli.main(["--db", str(tmp_path / "env.duckdb"), "settings", "show"]) == 2
+    assert "RAPPORT_THREADS must be a whole number" in capsys.readouterr().err
+    monkeypatch.setenv("RAPPORT_THREADS", "1")
+    monkeypatch.setenv("RAPPORT_MEMORY_LIMIT", "lots")
+    assert cli.main(["--db", str(tmp_path / "env.duckdb"), "settings", "show"]) == 2
+    assert "such as 600MB or 4GB; got 'lots'" in capsys.readouterr().err
