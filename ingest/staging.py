@@ -198,11 +198,19 @@ def preview_records(part: Part, rows: int = PREVIEW_ROWS) -> dict[str, pd.DataFr
 
 
 def problems_frame(upload: Upload) -> pd.DataFrame:
-    """Every problem as file, row, column, why and what to do."""
-    return pd.DataFrame(
-        [{"file": p.file, "row": None if p.row is None else str(p.row), "column": p.column,
-          "why": p.reason, "what to do": p.fix} for p in upload.problems],
-        columns=["file", "row", "column", "why", "what to do"])
+    """Every problem as file (as uploaded), row, column, why and what to do."""
+    rows = []
+    for part in upload.parts:
+        found = (part.error.problems if part.error is not None
+                 else part.batch.problems if part.batch is not None else [])
+        staged = {str(part.source.path), str(part.source.path.resolve())}
+        for p in found:
+            reason, fix = p.reason, p.fix
+            for path in staged:
+                reason, fix = reason.replace(path, part.label), fix.replace(path, part.label)
+            rows.append({"file": part.label, "row": "" if p.row is None else str(p.row),
+                         "column": p.column or "", "why": reason, "what to do": fix})
+    return pd.DataFrame(rows, columns=["file", "row", "column", "why", "what to do"])
 
 
 def summary_frame(upload: Upload) -> pd.DataFrame:

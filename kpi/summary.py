@@ -91,11 +91,14 @@ def sentences(figures: dict) -> list[str]:
     top = figures.get("most_contacted") or []
     if top and figures["entity"]["type"] != "contact":
         person = top[0]
-        out.append(f"Most contacted: {person['name']} "
-                   f"({person['interactions']} interactions).")
+        out.append(f"Most contacted: {person['name']} ({_interactions(person)}).")
     ours = figures.get("most_contacted_by") or []
     if ours:
         person = ours[0]
-        out.append(f"Most in touch on our side: {person['name']} "
-                   f"({person['interactions']} interactions).")
+        out.append(f"Most in touch on our side: {person['name']} ({_interactions(person)}).")
     return out
+
+
+def _interactions(person: dict) -> str:
+    n = person["interactions"]
+    return f"{n:,} interaction" + ("" if n == 1 else "s")

@@ -44,9 +44,9 @@ HEALTH_COLUMNS = {
 
 def headline(kind: str, frame) -> str:
     counts = overview.summary(frame)
-    return (f"{counts['records']:,} {kind}: {counts['good']} good, {counts['fair']} fair, "
-            f"{counts['poor']} poor, {counts['not_enough_data']} without enough data; "
-            f"{counts['going_cold']} going cold (no two-way contact for more than "
+    return (f"{counts['records']:,} {kind}: {counts['good']:,} good, {counts['fair']:,} fair, "
+            f"{counts['poor']:,} poor, {counts['not_enough_data']:,} without enough data; "
+            f"{counts['going_cold']:,} going cold (no two-way contact for more than "
             f"{cadence} days).")
 
 

@@ -166,7 +166,7 @@ def test_every_page_states_its_data_as_of_date_and_window(small_db, monkeypatch)
     for page in (None, "pages/data.py"):
         at = run_page(small_db, monkeypatch, page)
         assert at.caption[0].value == (
-            f"Data: `{small_db}`, 8 activities from 2000-01-03 to 2001-05-30 (1 import). "
+            f"Data: `{small_db}`, 8 completed activities from 2000-01-03 to 2001-05-30 (1 import). "
             "Figures as of 2001-05-30 23:59:59 UTC over the last 60 days.")
         assert "The data end on 2001-05-30, so figures are shown as of that day." in \
             texts(at.info)
@@ -449,7 +449,7 @@ def test_an_own_database_file_that_does_not_exist_is_named(small_db, tmp_path, m
         f"{tmp_path / 'missing.duckdb'} does not exist. Type the path of an existing Rapport "
         "database file, or create one with: python -m rapport --db PATH import FILES"]
     at.sidebar.text_input[0].input(str(small_db)).run()
-    assert at.caption[0].value.startswith(f"Data: `{small_db}`, 8 activities")
+    assert at.caption[0].value.startswith(f"Data: `{small_db}`, 8 completed activities")
 
 
 def test_switching_workspace_opens_it_on_its_own_as_of_date(small_db, monkeypatch):

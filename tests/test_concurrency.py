@@ -129,7 +129,7 @@ async def _figures(page) -> tuple:
         raise AssertionError("the page has no status line: " +
                              (await page.inner_text("body"))[:2000]) from None
     caption = await status.first.inner_text()
-    match = re.search(r"([\d,]+) activities from .* \((\d+) imports?\)", caption)
+    match = re.search(r"([\d,]+) completed activities from .* \((\d+) imports?\)", caption)
     assert match, caption
     await page.locator("[data-testid='stTable']").first.wait_for(timeout=TIMEOUT)
     rows = page.locator("[data-testid='stTable']").first.locator("tbody tr")

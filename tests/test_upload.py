@@ -178,3 +178,26 @@ def test_unreadable_uploads_are_named_as_uploaded_with_the_command_lines_reason(
     text = problems.to_string()
     assert str(folder) not in text and str(tmp_path) not in text
     assert not upload.row_problems  # whole files: nothing can be skipped
+
+
+def test_a_row_problem_names_the_file_as_uploaded_with_its_row_and_column(tmp_path):
+    import io
+
+    from ingest import staging
+    from ingest.layouts import ReadOptions
+
+    text = (DATA / "canonical" / "activities.csv").read_text().splitlines()
+    fields = text[2].split(",")
+    fields[3] = "2024-13-45T25:00:00"  # start_at of the second data row (file row 3)
+    data = "\n".join([text[0], text[1], ",".join(fields), *text[3:]]).encode() + b"\n"
+    folder = tmp_path / "staged"
+    folder.mkdir()
+    saved = staging.save_upload(io.BytesIO(data), "wrong_dates.csv", len(data), folder, 10)
+    upload = staging.stage([("wrong_dates.csv", saved)],
+                           ReadOptions(settings=settings_mod.Settings(), timezone="UTC"))
+    problems = staging.problems_frame(upload)
+    assert problems[["file", "row", "column"]].values.tolist() == [
+        ["wrong_dates.csv", "3", "start_at"]]
+    assert "month must be in 1..12" in problems["why"][0]
+    assert str(tmp_path) not in problems.to_string()
+    assert upload.row_problems  # a row, so the others can be imported without it

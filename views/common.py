@@ -453,7 +453,7 @@ def status_line(current: View) -> None:
     ext = current.extent
     if ext["activities"]:
         imports = f"{ext['imports']} import" + ("" if ext["imports"] == 1 else "s")
-        data = (f"{ext['activities']:,} activities from {ext['first_at'][:10]} to "
+        data = (f"{ext['activities']:,} completed activities from {ext['first_at'][:10]} to "
                 f"{ext['last_at'][:10]} ({imports})")
     else:
         data = "no activities yet"
