@@ -198,6 +198,9 @@ def opportunities(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
     return _with_health(con, "opportunity", records, as_of, settings)
 
 
+MEMBER_FILTER = "WHERE record_type = 'account'"
+
+
 @materialize.reads
 def accounts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
              filters: Filters | None = None,
@@ -208,11 +211,16 @@ def accounts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime,
     """
     settings = settings or settings_mod.load(con)
     filters = filters or Filters()
+    if materialize.is_fresh(con):
+        members = ("SELECT DISTINCT record_id FROM record_activity "
+                   "WHERE record_type = 'account'")
+    else:
+        members = (f"WITH {scope.membership_ctes(member_filter=MEMBER_FILTER)} "
+                   "SELECT DISTINCT record_id FROM record_members")
     records = con.execute(
-        f"""WITH {scope.membership_ctes(member_filter="WHERE record_type = 'account'")}
-            SELECT DISTINCT a.account_id AS id,
+        f"""SELECT a.account_id AS id,
                    coalesce(a.name, a.domain, a.account_id) AS name, a.industry
-            FROM accounts a JOIN record_members m ON m.record_id = a.account_id
+            FROM accounts a WHERE a.account_id IN ({members})
             ORDER BY id"""
     ).df()
     if filters.any():

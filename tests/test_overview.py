@@ -60,3 +60,15 @@ def test_sellers_window(records_con, days):  # noqa: F811
     total = int(sellers["activities"].sum())
     # In 30 days (after 01-31): a1, a2, a4, a5, a6 (Uma, Tim, Ola), l1: 3 + 2 + 3 = 8.
     assert total == (9 if days is None else 8)
+
+
+def test_accounts_are_the_same_from_the_figure_tables_and_from_the_store(  # noqa: F811
+        records_con, monkeypatch):
+    from kpi import materialize
+
+    assert materialize.is_fresh(records_con)
+    stored = overview.accounts(records_con, AS_OF)
+    monkeypatch.setattr(materialize, "is_fresh", lambda con, current=None: False)
+    live = overview.accounts(records_con, AS_OF)
+    assert stored["id"].tolist() == ["A1", "domain:startup.io"]
+    assert stored.equals(live)
