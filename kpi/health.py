@@ -76,17 +76,34 @@ def trend(now: int | None, before: int | None) -> str:
     return "steady"
 
 
-def _window(acts: pd.DataFrame, parties: pd.DataFrame, as_of) -> pd.DataFrame:
-    """The completed activities of the 90 days up to *as_of*, with side, age, type."""
-    end = pd.Timestamp(as_of)
+def prepare(acts: pd.DataFrame, parties: pd.DataFrame) -> pd.DataFrame:
+    """The completed activities of *acts* with type, side and time (``at``),
+    in the order of *acts*: what the score reads of them. Frames of many
+    records at once (with a record_id column) give one frame for all of
+    them, to split by record_id (kpi.overview does)."""
     done = completed(acts)
-    done = done[(done["start_at"] > end - pd.Timedelta(days=WINDOW_DAYS))
-                & (done["start_at"] <= end)]
-    return pd.DataFrame({
+    columns = {
         "type": done["type"].to_numpy(dtype=object),
         "side": sender_sides(done, parties).to_numpy(dtype=object),
-        "at": done["start_at"].to_numpy(),
-        "age": ((end - done["start_at"]).dt.total_seconds() / 86400).to_numpy(),
+        "at": pd.to_datetime(done["start_at"]).to_numpy(),
+    }
+    if "record_id" in done.columns:
+        columns = {"record_id": done["record_id"].to_numpy(dtype=object), **columns}
+    return pd.DataFrame(columns)
+
+
+def _window(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
+            prepared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The completed activities of the 90 days up to *as_of*, with side, age, type."""
+    end = pd.Timestamp(as_of)
+    ready = prepare(acts, parties) if prepared is None else prepared
+    at = ready["at"]
+    ready = ready[(at > end - pd.Timedelta(days=WINDOW_DAYS)) & (at <= end)]
+    return pd.DataFrame({
+        "type": ready["type"].to_numpy(dtype=object),
+        "side": ready["side"].to_numpy(dtype=object),
+        "at": ready["at"].to_numpy(),
+        "age": ((end - ready["at"]).dt.total_seconds() / 86400).to_numpy(),
     }).sort_values("at", kind="stable").reset_index(drop=True)
 
 
@@ -112,9 +129,12 @@ Factors = dict[str, tuple[float | None, float]]
 
 
 def factors(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
-            settings: Settings) -> tuple[int, Factors] | None:
-    """(activities in 90 days, {factor: (value, points)}), or None with fewer than 3."""
-    window = _window(acts, parties, as_of)
+            settings: Settings, prepared: pd.DataFrame | None = None
+            ) -> tuple[int, Factors] | None:
+    """(activities in 90 days, {factor: (value, points)}), or None with fewer than 3.
+
+    *prepared* is :func:`prepare` of the frames, when the caller has it."""
+    window = _window(acts, parties, as_of, prepared)
     if len(window) < MIN_ACTIVITIES:
         return None
     weight = window["type"].map({"email": settings.weight_email,
@@ -149,16 +169,16 @@ def factors(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
 
 
 def score(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
-          settings: Settings) -> int | None:
+          settings: Settings, prepared: pd.DataFrame | None = None) -> int | None:
     """The health score at *as_of*, or None with fewer than 3 activities in 90 days."""
-    found = factors(acts, parties, as_of, settings)
+    found = factors(acts, parties, as_of, settings, prepared)
     if found is None:
         return None
     return int(math.floor(sum(points for _, points in found[1].values()) + 0.5))
 
 
 def health(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
-           settings: Settings) -> dict:
+           settings: Settings, prepared: pd.DataFrame | None = None) -> dict:
     """The record's health at *as_of*: score, grade, trend and factors.
 
     Parameters
@@ -170,6 +190,9 @@ def health(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
         Naive UTC time T.
     settings
         ``cadence_days``, ``response_within_days`` and the three weights.
+    prepared
+        :func:`prepare` of the frames, when the caller already has it (it
+        is the same for every as-of time).
 
     Returns
     -------
@@ -181,10 +204,12 @@ def health(acts: pd.DataFrame, parties: pd.DataFrame, as_of,
         when the score is 0).
     """
     as_of = pd.Timestamp(as_of)
-    found = factors(acts, parties, as_of, settings)
-    before = score(acts, parties, as_of - pd.Timedelta(days=TREND_DAYS), settings)
+    if prepared is None:
+        prepared = prepare(acts, parties)
+    found = factors(acts, parties, as_of, settings, prepared)
+    before = score(acts, parties, as_of - pd.Timedelta(days=TREND_DAYS), settings, prepared)
     if found is None:
-        count = len(_window(acts, parties, as_of))
+        count = len(_window(acts, parties, as_of, prepared))
         return {"score": None, "grade": grade(None), "trend": "not_enough_data",
                 "score_14_days_ago": before, "activities_90_days": count, "factors": []}
     count, parts = found

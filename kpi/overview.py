@@ -162,17 +162,16 @@ def _with_health(con, record_type: str, records: pd.DataFrame, as_of: dt.datetim
     ids = records["id"].tolist()
     acts, parties = _frames(con, record_type, ids, as_of)
     last = _last_interactions(con, record_type, ids, as_of)
-    acts_by = dict(tuple(acts.groupby("record_id", sort=False)))
-    parties_by = dict(tuple(parties.groupby("record_id", sort=False)))
+    # What the score reads of each activity, worked out once for all records.
+    prepared = health_mod.prepare(acts, parties)
+    prepared_by = dict(tuple(prepared.groupby("record_id", sort=False)))
+    empty = prepared.iloc[0:0]
     empty_acts = acts.iloc[0:0].drop(columns="record_id")
     empty_parties = parties.iloc[0:0].drop(columns="record_id")
     rows = []
     for record_id in ids:
-        a = acts_by.get(record_id)
-        p = parties_by.get(record_id)
-        a = empty_acts if a is None else a.drop(columns="record_id")
-        p = empty_parties if p is None else p.drop(columns="record_id")
-        h = health_mod.health(a, p, as_of, settings)
+        h = health_mod.health(empty_acts, empty_parties, as_of, settings,
+                              prepared=prepared_by.get(record_id, empty))
         since = next((f["value"] for f in h["factors"] if f["name"] == "days_since_two_way"),
                      None)
         last_at = last.get(record_id)
