@@ -144,24 +144,12 @@ def read_part(label: str, source: Source, options: ReadOptions,
             part.batch = layout.read(source, options)
             part.batch.layout = layout.name
     except ImportProblem as exc:
-        part.error = _relabel(exc, source.path, label)
+        part.error = exc
         part.batch = None
         return part
     part.batch.file = label
     part.batch.checksum = source.checksum()
     return part
-
-
-def _relabel(exc: ImportProblem, path: Path, name: str) -> ImportProblem:
-    """*exc* about the file as uploaded: its problems name *name*, not the
-    staged copy at *path*."""
-    def swap(text):
-        for staged in (str(path.resolve()), str(path)):
-            text = text.replace(staged, name)
-        return text
-
-    return ImportProblem([Problem(name, p.row, p.column, swap(p.reason), swap(p.fix))
-                          for p in exc.problems])
 
 
 def stage(files: list[tuple[str, Path]], options: ReadOptions,
@@ -173,7 +161,7 @@ def stage(files: list[tuple[str, Path]], options: ReadOptions,
         try:
             sources = expand(path)
         except ImportProblem as exc:
-            upload.parts.append(Part(name, Source(path), error=_relabel(exc, path, name)))
+            upload.parts.append(Part(name, Source(path), error=exc))
             continue
         for source in sources:
             label = f"{name}:{source.member}" if source.member else name

@@ -70,10 +70,6 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]
         "ORDER BY column_index", [table]).fetchall()
 
 
-def _key(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
-    return table_key(con, table)
-
-
 def _struct(columns: list[tuple[str, str]]) -> str:
     """A json_transform structure for *columns*: {"name": "TYPE", ...}."""
     import json
@@ -126,7 +122,7 @@ def journal(
 def _snapshot_keys(con, touched: dict[str, list[dict]]) -> list[tuple]:
     plans = []
     for n, (table, rows) in enumerate(sorted(touched.items())):
-        key = _key(con, table) if rows else None
+        key = table_key(con, table) if rows else None
         if not key:
             continue
         seen = {tuple(None if row.get(k) is None else str(row[k]) for k in key)
@@ -144,7 +140,7 @@ def _snapshot_keys(con, touched: dict[str, list[dict]]) -> list[tuple]:
 def _snapshot_all(con) -> list[tuple]:
     plans = []
     for n, table in enumerate(_tables(con)):
-        key = _key(con, table)
+        key = table_key(con, table)
         if not key:
             log.debug("undo journal: %s has no primary key and is not journaled", table)
             continue
@@ -218,7 +214,7 @@ def undo_import(con: duckdb.DuckDBPyConnection, import_id: int) -> dict:
 
 
 def _undo_table(con, import_id: int, table: str) -> dict[str, int]:
-    key = _key(con, table)
+    key = table_key(con, table)
     columns = _columns(con, table)
     if not key or not columns:
         return {}

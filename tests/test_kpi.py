@@ -10,8 +10,10 @@ window is (2024-03-01 00:00, 2024-03-31 00:00]):
   e4   email    03-08 12:00       completed  ann        ann -> dan (ourco)        no: internal only
   e5   email    03-09 12:00       draft      ann        ann -> bob                no: draft
   e6   email    03-10 12:00       completed  noreply@contoso (excluded) -> ann    no: excluded
-  e7   email    03-01 00:00       completed  ann        ann -> bob                no: on the open lower bound
-  e8   email    03-31 00:00       completed  bob        bob -> ann                by them (upper bound is closed)
+  e7   email    03-01 00:00       completed  ann        ann -> bob                no: open lower
+                                                                                  bound
+  e8   email    03-31 00:00       completed  bob        bob -> ann                by them (upper
+                                                                                  bound is closed)
   m1   meeting  03-12 15:00       completed  ann (org)  ann, dan, bob             by us
   m2   meeting  03-14 15:00       canceled   ann        ann, bob                  no: canceled
   m3   meeting  04-02 09:00       scheduled  ann        ann, bob                  next interaction

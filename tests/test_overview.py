@@ -3,7 +3,8 @@
 As of 2024-03-01: O1 is open with seven activities of its own in the 90 days
 before (a1, a4, a5, a6: four completed, two-way since Pat and Lee took part in
 meetings and a call), so it has a health score; O2 was won in 2023 and is not
-open. Account A1 has all six activities; startup.io (the lead's domain) one. Our sellers in the last 60 days:
+open. Account A1 has all six activities; startup.io (the lead's domain) one. Our sellers
+in the last 60 days:
 Uma a1, a6, l1 (3; l1 is with the lead), Tim a3, a5, a6 (3), Ola a2, a4, a6 (3).
 """
 
